@@ -1,0 +1,37 @@
+# The two commands of the README: `make demo` and `make test`. Everything else is a building block.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+UV ?= uv
+
+help:
+	@echo "make demo     - replay the seed incident on the embedded local cluster (installs what it needs)"
+	@echo "make test     - lint, type-check and run the whole test suite (installs what it needs)"
+	@echo "make bootstrap, make control-plane, make cluster-up, make cluster-down, make lint, make bench"
+
+bootstrap:
+	bash scripts/bootstrap.sh
+
+control-plane:
+	bash scripts/build-control-plane.sh
+
+lint: bootstrap
+	$(UV) run --frozen ruff check receiver harness tests bench demo
+	$(UV) run --frozen ruff format --check receiver harness tests bench demo
+	$(UV) run --frozen mypy
+
+test: bootstrap lint
+	$(UV) run --frozen pytest
+
+cluster-up: bootstrap
+	$(UV) run --frozen python -m harness up
+
+cluster-down:
+	$(UV) run --frozen python -m harness down
+
+demo: bootstrap
+	$(UV) run --frozen python -m demo
+
+bench: bootstrap
+	$(UV) run --frozen python -m bench
+
+.PHONY: help bootstrap control-plane lint test cluster-up cluster-down demo bench

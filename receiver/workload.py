@@ -1,0 +1,56 @@
+"""What the decision engine knows about a workload: plain data read from the cluster by `receiver.k8s`.
+
+No Kubernetes client types cross this boundary, so guards stay pure and testable without a cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class WorkloadKind(StrEnum):
+    DEPLOYMENT = "Deployment"
+    STATEFULSET = "StatefulSet"
+    DAEMONSET = "DaemonSet"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadRef:
+    kind: WorkloadKind
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind.lower()}/{self.name} -n {self.namespace}"
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """One entry of `kubectl rollout history`: a ReplicaSet (Deployment) or a ControllerRevision."""
+
+    number: int
+    object_name: str  # ReplicaSet or ControllerRevision name
+    created_at: datetime  # when this revision object was created (first went live)
+    change_cause: str | None
+    template_hash: str  # pod-template-hash / controller-revision-hash; identifies the template
+    annotations: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadFacts:
+    """A snapshot of one workload and its history, taken just before deciding."""
+
+    ref: WorkloadRef
+    uid: str
+    resource_version: str
+    generation: int
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+    owner_kinds: tuple[str, ...]  # kinds of ownerReferences (e.g. Argo CD / Flux markers are labels/annotations)
+    paused: bool
+    current_revision: int | None  # revision whose template is live now; None when unknown
+    current_revision_since: datetime | None  # when the current revision went live (its last roll-out start)
+    revisions: tuple[Revision, ...]  # ascending by number

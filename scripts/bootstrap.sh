@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs everything the tests and the demo need, idempotently:
+# Debian packages (Alertmanager, Prometheus), uv and the locked Python environment, and the control plane
+# built from tools/ into the cache outside the repo.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+say() { printf '[bootstrap] %s\n' "$*" >&2; }
+
+need_pkgs=()
+command -v prometheus-alertmanager >/dev/null 2>&1 || need_pkgs+=(prometheus-alertmanager)
+command -v prometheus >/dev/null 2>&1 || need_pkgs+=(prometheus)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  say "installing Debian packages: ${need_pkgs[*]}"
+  # Keep the packages' services from starting (they would bind 0.0.0.0); the tests start their own.
+  policy=/usr/sbin/policy-rc.d
+  created_policy=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null && $sudo chmod +x "$policy" && created_policy=1
+  fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+  [ "$created_policy" = 1 ] && $sudo rm -f "$policy"
+fi
+
+if ! command -v uv >/dev/null 2>&1; then
+  say "installing uv"
+  python3 -m pip install --quiet 'uv==0.13.8'
+fi
+uv sync --frozen --quiet
+
+bash scripts/build-control-plane.sh >/dev/null
+say "ready"
