@@ -1,14 +1,22 @@
 """Alertmanager webhook payload (version "4") as typed, validated objects.
 
-The types are the contract between the intake and the decision engine. Parsing lives here too.
+The types are the contract between the intake and the decision engine. Parsing lives here too: it is pure
+(bytes or decoded JSON in, `WebhookPayload` or `PayloadError` out) so every bad-input case is a table row in
+a unit test, and the web layer only maps `PayloadError` to an HTTP status.
+
+What is required is what every Alertmanager since 0.21 sends; fields added later (`notification_reason`,
+`routeLabels`) and any unknown field are ignored, so newer senders keep working.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone
 from enum import StrEnum
+from typing import NoReturn
 
 
 class AlertStatus(StrEnum):
@@ -50,3 +58,203 @@ class WebhookPayload:
     common_annotations: Mapping[str, str]
     external_url: str
     alerts: tuple[Alert, ...]
+
+
+SUPPORTED_VERSION = "4"
+# Generous for real alerts (Prometheus has no limit, but runbook annotations rarely pass a few KiB) and small
+# enough that a hostile payload cannot make us hold or log megabytes per field.
+MAX_KEY_CHARS = 1024
+MAX_VALUE_CHARS = 64 * 1024
+MAX_FIELD_CHARS = 8 * 1024  # receiver, groupKey, externalURL, generatorURL
+
+
+class PayloadError(ValueError):
+    """The payload is not a valid webhook v4 message: `path` is a JSON path like `$.alerts[2].labels`."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class TooManyAlerts(PayloadError):
+    """More alerts in one payload than we accept; Alertmanager's `max_alerts` avoids this."""
+
+
+def decode_payload(body: bytes, *, max_alerts: int) -> WebhookPayload:
+    """Bytes of a request body -> payload. Strict UTF-8, no NaN/Infinity, bounded nesting."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PayloadError("$", f"body is not valid UTF-8 (byte {exc.start})") from None
+    if not text.strip():
+        raise PayloadError("$", "body is empty")
+    try:
+        obj = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        where = f"line {exc.lineno} column {exc.colno}"
+        raise PayloadError("$", f"malformed JSON: {exc.msg} at {where}") from None
+    except RecursionError:
+        raise PayloadError("$", "JSON nested too deeply") from None
+    except ValueError as exc:  # from _reject_constant
+        raise PayloadError("$", str(exc)) from None
+    return parse_payload(obj, max_alerts=max_alerts)
+
+
+def parse_payload(obj: object, *, max_alerts: int) -> WebhookPayload:
+    """Decoded JSON -> payload; raises PayloadError naming the first wrong field."""
+    root = _object(obj, "$")
+    version = _string(_required(root, "version", "$"), "$.version")
+    if version != SUPPORTED_VERSION:
+        raise PayloadError("$.version", f'unsupported version {version!r}, expected "{SUPPORTED_VERSION}"')
+    raw_alerts = _required(root, "alerts", "$")
+    if not isinstance(raw_alerts, list):
+        _type_error("$.alerts", "an array", raw_alerts)
+    if len(raw_alerts) > max_alerts:
+        raise TooManyAlerts(
+            "$.alerts",
+            f"{len(raw_alerts)} alerts in one payload, at most {max_alerts} accepted "
+            "(set max_alerts in Alertmanager's webhook_config)",
+        )
+    truncated = root.get("truncatedAlerts", 0)
+    if isinstance(truncated, bool) or not isinstance(truncated, int) or truncated < 0:
+        _type_error("$.truncatedAlerts", "a non-negative integer", truncated)
+    return WebhookPayload(
+        version=version,
+        group_key=_string(_required(root, "groupKey", "$"), "$.groupKey", MAX_FIELD_CHARS),
+        truncated_alerts=truncated,
+        status=_status(_required(root, "status", "$"), "$.status"),
+        receiver=_string(_required(root, "receiver", "$"), "$.receiver", MAX_FIELD_CHARS),
+        group_labels=_string_map(root.get("groupLabels"), "$.groupLabels"),
+        common_labels=_string_map(root.get("commonLabels"), "$.commonLabels"),
+        common_annotations=_string_map(root.get("commonAnnotations"), "$.commonAnnotations"),
+        external_url=_string(root.get("externalURL", ""), "$.externalURL", MAX_FIELD_CHARS),
+        alerts=tuple(_alert(a, f"$.alerts[{i}]") for i, a in enumerate(raw_alerts)),
+    )
+
+
+_FINGERPRINT_RE = re.compile(r"[0-9a-fA-F]{1,64}")
+
+
+def _alert(obj: object, path: str) -> Alert:
+    raw = _object(obj, path)
+    fingerprint = _string(_required(raw, "fingerprint", path), f"{path}.fingerprint")
+    if not _FINGERPRINT_RE.fullmatch(fingerprint):
+        raise PayloadError(f"{path}.fingerprint", "must be 1-64 hex digits, as Alertmanager sends")
+    labels = _string_map(_required(raw, "labels", path), f"{path}.labels", null_is_empty=False)
+    ends_at = raw.get("endsAt")
+    return Alert(
+        status=_status(_required(raw, "status", path), f"{path}.status"),
+        labels=labels,
+        annotations=_string_map(raw.get("annotations"), f"{path}.annotations"),
+        starts_at=_required_time(_required(raw, "startsAt", path), f"{path}.startsAt"),
+        ends_at=None if ends_at is None else parse_time(ends_at, f"{path}.endsAt"),
+        generator_url=_string(raw.get("generatorURL", ""), f"{path}.generatorURL", MAX_FIELD_CHARS),
+        fingerprint=fingerprint.lower(),
+    )
+
+
+# RFC 3339 as Go writes it: up to nanoseconds, `Z` or a numeric offset.
+_TIME_RE = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))"
+)
+_GO_ZERO_TIME = datetime(1, 1, 1, tzinfo=UTC)
+
+
+def parse_time(value: object, path: str) -> datetime | None:
+    """RFC 3339 -> aware UTC datetime (sub-microsecond digits dropped); Go's zero time -> None."""
+    text = _string(value, path)
+    found = _TIME_RE.fullmatch(text)
+    if found is None:
+        raise PayloadError(path, f"not an RFC 3339 timestamp: {_preview(text)}")
+    year, month, day, hour, minute, second = (int(found.group(i)) for i in range(1, 7))
+    micros = int((found.group(7) or "0").ljust(6, "0")[:6])
+    tz = UTC
+    if not found.group(8):
+        hours, minutes = int(found.group(10)), int(found.group(11))
+        if hours > 23 or minutes > 59:
+            raise PayloadError(path, f"timezone offset out of range: {text}")
+        offset = timedelta(hours=hours, minutes=minutes)
+        tz = timezone(-offset if found.group(9) == "-" else offset)
+    try:
+        moment = datetime(year, month, day, hour, minute, second, micros, tzinfo=tz).astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
+        raise PayloadError(path, f"not a valid time: {text} ({exc})") from None
+    return None if moment == _GO_ZERO_TIME else moment
+
+
+def _required_time(value: object, path: str) -> datetime:
+    moment = parse_time(value, path)
+    if moment is None:
+        raise PayloadError(path, "must not be the zero time")
+    return moment
+
+
+def _reject_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _required(obj: Mapping[str, object], key: str, path: str) -> object:
+    if key not in obj:
+        raise PayloadError(f"{path}.{key}", "required field is missing")
+    return obj[key]
+
+
+def _object(value: object, path: str) -> dict[str, object]:
+    if not isinstance(value, dict):
+        _type_error(path, "an object", value)
+    return value
+
+
+def _string(value: object, path: str, limit: int = MAX_VALUE_CHARS) -> str:
+    if not isinstance(value, str):
+        _type_error(path, "a string", value)
+    if len(value) > limit:
+        raise PayloadError(path, f"string of {len(value)} characters, at most {limit} accepted")
+    return value
+
+
+def _status(value: object, path: str) -> AlertStatus:
+    text = _string(value, path)
+    try:
+        return AlertStatus(text)
+    except ValueError:
+        raise PayloadError(path, f'must be "firing" or "resolved", not {_preview(text)}') from None
+
+
+def _string_map(value: object, path: str, *, null_is_empty: bool = True) -> Mapping[str, str]:
+    """A label set. An optional `null` reads as empty: Go encodes an empty map that way in some senders."""
+    if value is None and null_is_empty:
+        return {}
+    raw = _object(value, path)
+    result: dict[str, str] = {}
+    for key, item in raw.items():
+        if not key:
+            raise PayloadError(path, "empty key")
+        if len(key) > MAX_KEY_CHARS:
+            raise PayloadError(path, f"key of {len(key)} characters, at most {MAX_KEY_CHARS} accepted")
+        result[key] = _string(item, f"{path}[{json.dumps(key[:64])}]")
+    return result
+
+
+def _type_error(path: str, expected: str, value: object) -> NoReturn:
+    raise PayloadError(path, f"must be {expected}, not {_json_type(value)}")
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+def _preview(text: str) -> str:
+    """Quote a bad value for an error message without echoing a huge string back."""
+    return repr(text if len(text) <= 64 else text[:64] + "...")

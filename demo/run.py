@@ -1,0 +1,343 @@
+"""`python -m demo` (`make demo`): the seed's incident replayed on a real local stack, with a timeline.
+
+A real control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok nodes), Prometheus and
+Alertmanager from Debian, the ecommerce exporter and `rollback-receiver serve`, all on 127.0.0.1. ecommerce
+is deployed three times; v1.2.0 raises the error ratio from 0.1% to 3.2%; HighErrorRate fires; the
+receiver rolls back to the v1.1.0 template; the ratio falls and the alert resolves. Exit 0 only when both
+the rollback and the resolution happened. Everything started is stopped on exit, Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import re
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from datetime import datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from demo import incident, probes
+from demo.exporter import ErrorRateExporter, deployment_image_reader
+from demo.kubeapi import ApiAccess
+from demo.stack import (
+    DEPLOYMENT,
+    REPORTS_DIR,
+    RUN_DIR,
+    SHOP,
+    STATE_NAMESPACE,
+    ReceiverProcess,
+    Timings,
+    alertmanager_config,
+    exporter_scrape_config,
+    prometheus_rules,
+)
+from demo.timeline import Timeline
+from harness.alertmanager import AlertmanagerCluster, get_alerts
+from harness.controlplane import ControlPlane
+from harness.prometheus import Prometheus
+
+ALERT = "HighErrorRate"
+THRESHOLD = 0.02
+STEP_TIMEOUT = 180.0  # per wait; the whole story takes about two minutes after the stack is up
+NODES = 3
+
+
+class DemoFailed(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM unwinds like Ctrl-C, so every `finally` and ExitStack callback stops what we started."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def uninterruptible() -> Iterator[None]:
+    """While cleaning up, a second Ctrl-C must not leave processes behind."""
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def ratio_expression(rules: dict[str, Any], alert: str = ALERT) -> str:
+    """The rule's expression without its threshold: the error ratio itself, to show and to wait on."""
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            if rule.get("alert") == alert:
+                return re.sub(r"\s*>\s*[0-9.]+\s*$", "", str(rule["expr"]).strip())
+    raise DemoFailed(f"config/prometheus-rules.yml has no alert {alert}")
+
+
+class Demo:
+    def __init__(self, workdir: Path, timeline: Timeline, stack: ExitStack, timings: Timings) -> None:
+        self.workdir = workdir
+        self.timeline = timeline
+        self.stack = stack
+        self.timings = timings
+        self.rollback_seen = False
+        self.resolved_seen = False
+
+    # ---- the stack --------------------------------------------------------------------------------------
+
+    def start_stack(self) -> None:
+        t = self.timeline
+        t.note(f"work directory (configs, logs): {self.workdir}")
+        plane = ControlPlane(self.workdir / "cluster", nodes=NODES)
+        self.stack.callback(plane.stop, keep_logs=True)
+        plane.start()
+        self.plane = plane
+        startup = ", ".join(f"{k} {v:.1f}s" for k, v in plane.startup_seconds.items())
+        nodes = plane.kubectl("get", "nodes", "-o", "wide").stdout.strip()
+        t.step(
+            f"Control plane up at {plane.server} ({NODES} kwok nodes)",
+            f"{startup}\n$ kubectl get nodes\n{nodes}",
+        )
+
+        incident.ensure_namespace(plane, SHOP)
+        incident.ensure_namespace(plane, STATE_NAMESPACE)
+
+        reader = deployment_image_reader(
+            ApiAccess.from_kubeconfig(plane.kubeconfig), SHOP, DEPLOYMENT, incident.CONTAINER
+        )
+        self.exporter = ErrorRateExporter(reader).start()
+        self.stack.callback(self.exporter.stop)
+
+        self.receiver = ReceiverProcess(
+            self.workdir / "receiver", kubeconfig=plane.kubeconfig, timings=self.timings
+        )
+        self.stack.callback(self.receiver.stop)
+        self.receiver.start()
+
+        am_config = alertmanager_config(
+            f"{self.receiver.url}/webhook", self.receiver.token_file, self.timings
+        )
+        self.alertmanager = AlertmanagerCluster(am_config.document, workdir=self._dir("alertmanager"))
+        self.stack.callback(self.alertmanager.stop, remove=False)
+        self.alertmanager.start()
+
+        self.rules = prometheus_rules(self.timings)
+        self.prometheus = Prometheus(
+            self.rules.document,
+            alertmanagers=[self.alertmanager.url],
+            scrape_configs=[exporter_scrape_config(self.exporter.url)],
+            scrape_interval=self.timings.scrape_interval,
+            evaluation_interval=self.timings.scrape_interval,
+            workdir=self._dir("prometheus"),
+        )
+        self.stack.callback(self.prometheus.stop, remove=False)
+        self.prometheus.start()
+        self.ratio_query = ratio_expression(self.rules.document)
+
+        t.note("shortened timings (everything else as in config/):")
+        for change in self.rules.changes:
+            t.note(f"  Prometheus rule {change}")
+        t.note(f"  Prometheus scrape and evaluation interval: {self.timings.scrape_interval}")
+        for change in am_config.changes:
+            if "group_" in change:
+                t.note(f"  Alertmanager {change}")
+        for change in self.receiver.config.changes:
+            if "confirm_for" in change:
+                t.note(f"  receiver {change}")
+        t.note("adapted for loopback (config/example.yaml otherwise unchanged):")
+        for change in self.receiver.config.changes:
+            if "confirm_for" not in change:
+                t.note(f"  receiver {change}")
+        t.step(
+            "Monitoring stack up on 127.0.0.1",
+            "\n".join(
+                [
+                    f"exporter      {self.exporter.url}  (ecommerce's http_requests_total by status)",
+                    f"receiver      {self.receiver.url}  (rollback-receiver serve)",
+                    f"              log {self.receiver.process.log_path}",
+                    f"alertmanager  {self.alertmanager.url}",
+                    f"prometheus    {self.prometheus.url}",
+                ]
+            ),
+        )
+
+    def _dir(self, name: str) -> Path:
+        path = self.workdir / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    # ---- the story --------------------------------------------------------------------------------------
+
+    def replay(self) -> None:
+        t, plane = self.timeline, self.plane
+        for number, release in enumerate(incident.SEED_RELEASES, start=1):
+            evidence = incident.deploy(plane, SHOP, release)
+            t.step(f"Deploy {release.image} (revision {number})", evidence)
+        t.step(
+            "v1.2.0 is live",
+            incident.pods(plane, SHOP) + "\n\n" + incident.rollout_history(plane, SHOP),
+        )
+
+        ratio = self.wait("the error ratio to rise above 2%", lambda: self._ratio(above=True))
+        t.step(
+            f"Error rate rises to {ratio:.1%} (threshold {THRESHOLD:.0%})",
+            f"Prometheus: {self.ratio_query}\n= {ratio:.4f}\nexporter sees image {self.exporter.image}",
+        )
+
+        firing = self.wait(f"Prometheus to fire {ALERT}", self._prometheus_firing)
+        t.step(f"Prometheus fires {ALERT}", json.dumps(firing, indent=2))
+
+        routed = self.wait("Alertmanager to hold the alert", self._alertmanager_alert)
+        t.step(
+            "Alertmanager routes it to rollback-receiver",
+            f"fingerprint {routed['fingerprint']}, receivers {[r['name'] for r in routed['receivers']]}, "
+            f"state {routed['status']['state']}",
+        )
+
+        decision = self.wait("the receiver's rollback decision", self._rollback_decision)
+        t.step("rollback-receiver decides: roll back", json.dumps(decision, indent=2))
+
+        self.wait("the rollout to finish", self._rollback_finished)
+        deployment = incident.read_deployment(plane, SHOP)
+        events = incident.describe_events(incident.receiver_events(incident.workload_events(plane, SHOP)))
+        audit = json.dumps(incident.audit_annotations(deployment), indent=2)
+        image, revision = incident.current_image(deployment), incident.revision_of(deployment)
+        t.step(
+            f"Rolled back to {image} (revision {revision}); rollout complete",
+            "\n\n".join(
+                [
+                    incident.rollout_status(plane, SHOP),
+                    incident.rollout_history(plane, SHOP),
+                    incident.pods(plane, SHOP),
+                    f"$ kubectl get events  # rollback-receiver's, on deployment/{DEPLOYMENT}\n{events}",
+                    f"annotations on deployment/{DEPLOYMENT}:\n{audit}",
+                ]
+            ),
+        )
+        self.rollback_seen = incident.current_image(deployment) == incident.GOOD_RELEASE.image
+
+        ratio = self.wait("the error ratio to fall below 2%", lambda: self._ratio(above=False))
+        t.step(f"Error rate falls to {ratio:.2%}", f"Prometheus: {self.ratio_query}\n= {ratio:.4f}")
+
+        resolved = self.wait("the resolved alert to reach the receiver", self._resolved_decision)
+        t.step(f"{ALERT} resolved; the receiver recorded it", json.dumps(resolved, indent=2))
+        self.resolved_seen = True
+
+        t.step("rollback-receiver's metrics", self._metrics_summary())
+
+    def wait(self, what: str, probe: Any) -> Any:
+        try:
+            return probes.wait_for(what, probe, timeout=STEP_TIMEOUT)
+        except TimeoutError as exc:
+            raise DemoFailed(f"{exc}; receiver log tail:\n{self.receiver.log_tail(30)}") from None
+
+    # ---- probes -----------------------------------------------------------------------------------------
+
+    def _ratio(self, *, above: bool) -> float | None:
+        result = probes.prometheus_query(self.prometheus.url, self.ratio_query)
+        if not result:
+            return None
+        value = result[0][1]
+        return value if (value > THRESHOLD) == above and value == value else None  # NaN never counts
+
+    def _prometheus_firing(self) -> dict[str, Any] | None:
+        for alert in self.prometheus.alerts():
+            if alert["labels"].get("alertname") == ALERT and alert["state"] == "firing":
+                found: dict[str, Any] = alert
+                return found
+        return None
+
+    def _alertmanager_alert(self) -> dict[str, Any] | None:
+        for alert in get_alerts(self.alertmanager.url):
+            if alert["labels"].get("alertname") == ALERT:
+                found: dict[str, Any] = alert
+                return found
+        return None
+
+    def _rollback_decision(self) -> dict[str, Any] | None:
+        for decision in self.receiver.decisions(alertname=ALERT):
+            if decision["decision"] == "rollback":
+                return decision
+        skipped = [d for d in self.receiver.decisions(alertname=ALERT) if d["decision"] == "skip"]
+        if skipped:
+            raise DemoFailed(f"the receiver refused the rollback: {json.dumps(skipped[0], indent=2)}")
+        return None
+
+    def _rollback_finished(self) -> bool:
+        metrics = self.receiver.metrics()
+        if probes.metric_value(metrics, "rollback_receiver_rollbacks_total", result="failed") > 0:
+            raise DemoFailed("the receiver reports a failed rollback; see its log")
+        return probes.metric_value(metrics, "rollback_receiver_rollbacks_total", result="succeeded") >= 1
+
+    def _resolved_decision(self) -> dict[str, Any] | None:
+        if self.receiver.metric("rollback_receiver_alerts_received_total", status="resolved") < 1:
+            return None
+        for decision in self.receiver.decisions(alertname=ALERT):
+            if decision["reason"] == "alert_resolved":
+                return decision
+        return None
+
+    def _metrics_summary(self) -> str:
+        lines = []
+        for line in self.receiver.metrics().splitlines():
+            if line.startswith("rollback_receiver_") and not line.endswith(" 0.0") and "_bucket" not in line:
+                lines.append(line)
+        return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m demo", description=__doc__.splitlines()[0] if __doc__ else None
+    )
+    parser.add_argument("--workdir", type=Path, help="default: .run/demo-<timestamp>")
+    args = parser.parse_args(argv)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    workdir = (args.workdir or RUN_DIR / f"demo-{stamp}").resolve()
+    timeline = Timeline("rollback-receiver demo: the seed's e-commerce incident, replayed")
+    print(f"rollback-receiver demo — {timeline.started:%Y-%m-%d %H:%M:%S}", flush=True)
+    code, outcome = 1, "The demo did not finish."
+    started = time.monotonic()
+    with sigterm_as_interrupt():
+        stack = ExitStack()
+        try:
+            demo = Demo(workdir, timeline, stack, Timings())
+            try:
+                demo.start_stack()
+                demo.replay()
+            except KeyboardInterrupt:
+                timeline.step("Interrupted: stopping everything")
+                code, outcome = 130, "Interrupted before the end."
+            except Exception as exc:  # any failure ends the story with its reason and the logs' location
+                timeline.step(f"FAILED: {type(exc).__name__}", f"{exc}\nlogs: {workdir}")
+                outcome = f"FAILED: {exc}"
+            else:
+                if demo.rollback_seen and demo.resolved_seen:
+                    code = 0
+                    outcome = (
+                        f"Rolled back {DEPLOYMENT} to {incident.GOOD_RELEASE.image} and saw {ALERT} resolve, "
+                        f"{time.monotonic() - started:.0f}s after the start (control plane included)."
+                    )
+        finally:
+            with uninterruptible():
+                report = timeline.write(REPORTS_DIR / f"demo-{stamp}.md", outcome)
+                print(f"\n{outcome}\nreport: {report}\nstopping everything the demo started ...", flush=True)
+                stack.close()
+                print("stopped.", flush=True)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

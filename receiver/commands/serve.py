@@ -1,0 +1,44 @@
+"""`rollback-receiver serve`: run the webhook receiver until SIGTERM (SIGHUP reloads the config)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from receiver import logs
+
+
+def register(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "serve",
+        help="receive Alertmanager webhooks and act on them",
+        description="Receive Alertmanager webhooks and perform guarded rollbacks. SIGHUP or POST /-/reload "
+        "reloads the config; SIGTERM drains the queue and stops.",
+    )
+    parser.add_argument("--config", required=True, type=Path, metavar="FILE", help="routing config (YAML)")
+    parser.add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        help="accept webhooks without authentication (refused otherwise when server.auth is not set)",
+    )
+    parser.add_argument("--kubeconfig", help="kubeconfig file (default: in-cluster, then $KUBECONFIG)")
+    parser.add_argument("--context", help="kubeconfig context")
+    parser.add_argument(
+        "--log-level", default="info", choices=("debug", "info", "warning", "error"), help="default: info"
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from receiver.service import ServeOptions, serve
+
+    logs.configure(args.log_level)
+    options = ServeOptions(
+        config_path=args.config,
+        insecure_no_auth=args.insecure_no_auth,
+        kubeconfig=args.kubeconfig,
+        context=args.context,
+    )
+    return asyncio.run(serve(options))

@@ -1,0 +1,176 @@
+"""From a validated webhook payload to queued work: route, dedupe and enqueue each alert on its own.
+
+Never decides from the payload's top-level `status` (a resolved alert can ride in a `firing` payload).
+Answers within the request: nothing here waits on the cluster. The HTTP mapping lives in `receiver.web`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from receiver.alerts import Alert, WebhookPayload
+from receiver.config import Action, Config, Route
+from receiver.decision_log import DecisionLog
+from receiver.decisions import Decision, Reason, Verdict
+from receiver.dedupe import SeenSet
+from receiver.metrics import Metrics
+from receiver.routing import select_routes
+from receiver.worker import WorkItem, WorkQueue
+
+logger = logging.getLogger(__name__)
+
+NO_ROUTE = "no_route"  # decision reason for an alert that matches no route
+
+
+class Outcome(StrEnum):
+    QUEUED = "queued"
+    DUPLICATE = "duplicate"  # same episode, status and route already queued
+    NO_ROUTE = "no_route"
+    IGNORED = "ignored"  # the route's action is `ignore`
+    NOT_QUEUED = "not_queued"  # the queue filled up: Alertmanager must send it again
+
+
+@dataclass(frozen=True, slots=True)
+class AlertResult:
+    alert: Alert
+    route: str | None
+    outcome: Outcome
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "fingerprint": self.alert.fingerprint,
+            "alertname": self.alert.name,
+            "status": self.alert.status.value,
+            "route": self.route,
+            "outcome": self.outcome.value,
+        }
+
+
+@dataclass(slots=True)
+class IntakeResult:
+    results: list[AlertResult] = field(default_factory=list)
+    queue_full: bool = False
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(1 for r in self.results if r.outcome is outcome)
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "status": "queue_full" if self.queue_full else "accepted",
+            "queued": self.count(Outcome.QUEUED),
+            "duplicates": self.count(Outcome.DUPLICATE),
+            "unrouted": self.count(Outcome.NO_ROUTE),
+            "ignored": self.count(Outcome.IGNORED),
+            "not_queued": self.count(Outcome.NOT_QUEUED),
+            "alerts": [r.as_json() for r in self.results],
+        }
+
+
+class Intake:
+    def __init__(
+        self,
+        *,
+        config: Callable[[], Config],
+        queue: WorkQueue,
+        seen: SeenSet,
+        metrics: Metrics,
+        decisions: DecisionLog,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._config = config
+        self._queue = queue
+        self._seen = seen
+        self._metrics = metrics
+        self._decisions = decisions
+        self._clock = clock
+
+    @property
+    def accepting(self) -> bool:
+        return self._queue.running
+
+    def accept(self, payload: WebhookPayload) -> IntakeResult:
+        """Queue every (alert, route) not seen before. On a full queue, stop and un-mark what was not
+        queued, so Alertmanager's retry of the same payload is not swallowed by the dedupe set."""
+        config = self._config()
+        now = self._clock()
+        result = IntakeResult()
+        for alert in payload.alerts:
+            self._metrics.alerts_received.labels(status=alert.status.value).inc()
+            if result.queue_full:
+                result.results.append(AlertResult(alert, None, Outcome.NOT_QUEUED))
+                continue
+            routes = select_routes(alert, config.routes)
+            if not routes:
+                self._skip(alert, None, NO_ROUTE, "matches no route", now, result, Outcome.NO_ROUTE)
+                continue
+            for route in routes:
+                if result.queue_full:
+                    result.results.append(AlertResult(alert, route.name, Outcome.NOT_QUEUED))
+                    continue
+                self._route(payload, alert, route, now, result)
+        return result
+
+    def _route(
+        self, payload: WebhookPayload, alert: Alert, route: Route, now: datetime, result: IntakeResult
+    ) -> None:
+        key = (alert.episode_key, alert.status.value, route.name)
+        if not self._seen.mark(key):
+            self._metrics.alerts_deduplicated.inc()
+            result.results.append(AlertResult(alert, route.name, Outcome.DUPLICATE))
+            return
+        if route.action is Action.IGNORE:
+            message = f"route {route.name} ignores it"
+            self._skip(alert, route, Reason.ROUTE_IGNORE, message, now, result, Outcome.IGNORED)
+            return
+        item = WorkItem(
+            alert=alert,
+            route=route,
+            receiver=payload.receiver,
+            group_key=payload.group_key,
+            truncated_alerts=payload.truncated_alerts,
+            received_at=now,
+            source="webhook",
+        )
+        if self._queue.offer(item):
+            result.results.append(AlertResult(alert, route.name, Outcome.QUEUED))
+            return
+        self._seen.forget(key)
+        result.queue_full = True
+        result.results.append(AlertResult(alert, route.name, Outcome.NOT_QUEUED))
+        logger.warning(
+            "work queue full or stopping: answering 503 so Alertmanager sends the alert again",
+            extra={"alert": alert.episode_key, "alertname": alert.name, "route": route.name},
+        )
+
+    def _skip(
+        self,
+        alert: Alert,
+        route: Route | None,
+        reason: str,
+        message: str,
+        now: datetime,
+        result: IntakeResult,
+        outcome: Outcome,
+    ) -> None:
+        if route is None and not self._seen.mark((alert.episode_key, alert.status.value, None)):
+            # Repeats of an unrouted alert are counted once, like routed ones.
+            self._metrics.alerts_deduplicated.inc()
+            result.results.append(AlertResult(alert, None, Outcome.DUPLICATE))
+            return
+        self._decisions.record(
+            Decision(
+                verdict=Verdict.SKIP,
+                reason=reason,
+                message=f"alert {alert.name or alert.fingerprint} ({alert.status.value}) {message}",
+                alert_key=alert.episode_key,
+                alert_name=alert.name,
+                route=route.name if route else None,
+                target=None,
+                decided_at=now,
+            )
+        )
+        result.results.append(AlertResult(alert, route.name if route else None, outcome))

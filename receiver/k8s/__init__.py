@@ -1,0 +1,48 @@
+"""The Kubernetes layer: the only package that imports kubernetes_asyncio.
+
+Public API (see docs/architecture.md, "Kubernetes layer"): connect, read_facts, history, undo,
+follow_rollout, emit_event, resolve; the error tree in `errors`.
+"""
+
+from receiver.k8s.client import KubeClient, RetryPolicy, connect
+from receiver.k8s.errors import (
+    AmbiguousTarget,
+    Conflict,
+    Forbidden,
+    Invalid,
+    KubeConfigError,
+    KubeError,
+    NotFound,
+    Transient,
+    Unauthorized,
+    UndoRefused,
+)
+from receiver.k8s.events import emit_event
+from receiver.k8s.results import RolloutOutcome, UndoResult
+from receiver.k8s.rollout import history, undo
+from receiver.k8s.status import follow_rollout
+from receiver.k8s.workloads import read_facts, resolve
+
+__all__ = [
+    "AmbiguousTarget",
+    "Conflict",
+    "Forbidden",
+    "Invalid",
+    "KubeClient",
+    "KubeConfigError",
+    "KubeError",
+    "NotFound",
+    "RetryPolicy",
+    "RolloutOutcome",
+    "Transient",
+    "Unauthorized",
+    "UndoRefused",
+    "UndoResult",
+    "connect",
+    "emit_event",
+    "follow_rollout",
+    "history",
+    "read_facts",
+    "resolve",
+    "undo",
+]

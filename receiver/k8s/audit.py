@@ -1,0 +1,61 @@
+"""Our annotations (prefix `rollback-receiver.io/`), written in the same patch as the rollback."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from receiver.k8s.timestamps import format_time
+
+PREFIX = "rollback-receiver.io/"
+ENABLED = PREFIX + "enabled"
+PAUSED = PREFIX + "paused"
+LAST_ALERT = PREFIX + "last-alert"
+ROLLED_BACK_AT = PREFIX + "rolled-back-at"
+ROLLED_BACK_FROM = PREFIX + "rolled-back-from"
+ROLLED_BACK_TO = PREFIX + "rolled-back-to"
+ACTOR = PREFIX + "actor"
+CHANGE_CAUSE = "kubernetes.io/change-cause"
+
+
+def change_cause(alert_name: str, fingerprint: str, to_revision: int) -> str:
+    return f"rollback-receiver: {alert_name} ({fingerprint}) rolled back to revision {to_revision}"
+
+
+def audit_annotations(
+    *,
+    actor: str,
+    at: datetime,
+    to_revision: int,
+    alert_key: str = "",
+    alert_name: str = "",
+    fingerprint: str = "",
+    cause: str | None = None,
+) -> dict[str, str]:
+    """The audit map `undo(audit=...)` expects. `to_revision` is the revision the decision chose (0 =
+    kubectl's "previous", named by `undo` once it knows the number); `undo` raises Conflict if the history
+    no longer leads to a pinned revision, and fills in `rolled-back-from`."""
+    annotations = {
+        ACTOR: actor,
+        ROLLED_BACK_AT: format_time(at),
+        ROLLED_BACK_TO: str(to_revision),
+        CHANGE_CAUSE: cause if cause is not None else change_cause(alert_name, fingerprint, to_revision),
+    }
+    if alert_key:
+        annotations[LAST_ALERT] = alert_key
+    return annotations
+
+
+def pin_revision(annotations: Mapping[str, str], target: int) -> dict[str, str]:
+    """Replace an unpinned `rolled-back-to: "0"` (and the change-cause naming revision 0) by `target`."""
+    result = dict(annotations)
+    if result.get(ROLLED_BACK_TO, "0") == "0":
+        result[ROLLED_BACK_TO] = str(target)
+        cause = result.get(CHANGE_CAUSE)
+        if cause is not None and cause.endswith(" revision 0"):
+            result[CHANGE_CAUSE] = cause.removesuffix("0") + str(target)
+    return result
+
+
+def is_ours(key: str) -> bool:
+    return key.startswith(PREFIX)

@@ -1,0 +1,331 @@
+"""HA-safe guard state: budgets ledger (claims), circuit breaker and pending confirmations in ONE ConfigMap.
+
+Every change is read-modify-write with the ConfigMap's resourceVersion as a precondition (a merge patch
+carrying `metadata.resourceVersion` gets 409 Conflict when another replica wrote first); on Conflict we
+re-read and re-apply the same pure mutation. So any number of replicas and restarts agree on one ledger, and
+a mutation that decides on the state (e.g. "is there budget left?") sees the state it changes.
+
+One JSON document under `data["state.json"]`; it stays small because finished claims are pruned once they
+are older than the longest budget window, and a pending confirmation lives only until it is decided.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from receiver.config import Config, StateConfig
+from receiver.decisions import Breaker, Claim, GuardState, Outcome, PendingConfirmation
+from receiver.k8s import errors
+from receiver.k8s.client import MERGE_PATCH, KubeClient
+
+logger = logging.getLogger(__name__)
+
+DATA_KEY = "state.json"
+SCHEMA = 1
+# Optimistic-concurrency attempts before giving up; each attempt is one GET and one PATCH.
+MAX_ATTEMPTS = 50
+
+T = TypeVar("T")
+Mutation = Callable[[GuardState], tuple[GuardState, T]]
+
+
+class StateError(Exception):
+    """The state ConfigMap could not be read or written (after retries); nothing was changed."""
+
+
+class StateStore:
+    def __init__(self, kube: KubeClient, config: StateConfig, *, retention: timedelta) -> None:
+        self._kube = kube
+        self._config = config
+        self._retention = retention  # finished claims older than this no longer count for any budget
+        self._path = f"/api/v1/namespaces/{config.namespace}/configmaps/{config.name}"
+        self._what = f"configmaps/{config.name} -n {config.namespace}"
+
+    @classmethod
+    def for_config(cls, kube: KubeClient, config: Config) -> StateStore:
+        """The store a config names; claims are kept as long as the longest budget window."""
+        limits = config.limits
+        return cls(kube, config.state, retention=max(limits.per_namespace.per, limits.global_.per))
+
+    async def reset_breaker(self, actor: str, now: datetime) -> tuple[GuardState, GuardState]:
+        """A human closes the breaker; returns the state before and after (for the audit line)."""
+        before = await self.read()
+        after = await self.update(lambda s: (reset_breaker(s, actor, now),) * 2, now=now)
+        return before, after
+
+    @property
+    def location(self) -> str:
+        return self._what
+
+    async def read(self) -> GuardState:
+        try:
+            body = await self._kube.request("get", self._path, what=self._what)
+        except errors.NotFound:
+            return GuardState()
+        except errors.KubeError as exc:
+            raise StateError(f"cannot read guard state {self._what}: {exc}") from exc
+        return decode(body)
+
+    async def update(self, mutate: Mutation[T], *, now: datetime) -> T:
+        """Apply `mutate` (pure) to the freshest state and write it back atomically; returns its result.
+
+        `mutate` may be called several times (once per conflict) and must not have side effects.
+        """
+        for _attempt in range(MAX_ATTEMPTS):
+            current = await self.read()
+            changed, result = mutate(current)
+            if changed is current:
+                return result
+            changed = prune(changed, now=now, retention=self._retention)
+            try:
+                await self._write(changed, create=not current.resource_version)
+            except errors.Conflict:
+                continue  # another replica wrote first: decide again on what it wrote
+            return result
+        raise StateError(f"guard state {self._what} kept changing under us ({MAX_ATTEMPTS} conflicts)")
+
+    async def _write(self, state: GuardState, *, create: bool) -> None:
+        data = {DATA_KEY: json.dumps(encode(state), sort_keys=True, separators=(",", ":"))}
+        try:
+            if create:
+                await self._kube.request(
+                    "create",
+                    f"/api/v1/namespaces/{self._config.namespace}/configmaps",
+                    body={
+                        "apiVersion": "v1",
+                        "kind": "ConfigMap",
+                        "metadata": {
+                            "name": self._config.name,
+                            "labels": {"app.kubernetes.io/managed-by": "rollback-receiver"},
+                        },
+                        "data": data,
+                    },
+                    content_type="application/json",
+                    what=self._what,
+                )
+            else:
+                await self._kube.request(
+                    "patch",
+                    self._path,
+                    body={"metadata": {"resourceVersion": state.resource_version}, "data": data},
+                    content_type=MERGE_PATCH,
+                    what=self._what,
+                )
+        except errors.Conflict:
+            raise
+        except errors.KubeError as exc:
+            raise StateError(f"cannot write guard state {self._what}: {exc}") from exc
+
+
+# --- pure mutations (each returns the new state, or the same object when nothing changes) ---------------
+
+
+def add_claim(state: GuardState, claim: Claim) -> GuardState:
+    """Reserve `claim`; an existing claim with the same key is replaced (a stale one taken over)."""
+    others = tuple(c for c in state.claims if c.key != claim.key)
+    return replace(state, claims=(*others, claim))
+
+
+def update_claim(state: GuardState, key: str, **changes: Any) -> GuardState:
+    existing = state.claim(key)
+    if existing is None:
+        return state
+    updated = replace(existing, **changes)
+    if updated == existing:
+        return state
+    return replace(state, claims=tuple(updated if c.key == key else c for c in state.claims))
+
+
+def release_claim(state: GuardState, key: str, holder: str) -> GuardState:
+    """Drop a reservation that did not lead to a patch (only our own, and never a patched one)."""
+    existing = state.claim(key)
+    if existing is None or existing.patched_at is not None or existing.holder != holder:
+        return state
+    return replace(state, claims=tuple(c for c in state.claims if c.key != key))
+
+
+def record_outcome(
+    state: GuardState, key: str, outcome: Outcome, message: str, now: datetime, breaker_failures: int
+) -> GuardState:
+    """Finish a claim (idempotent) and move the breaker: failures add up, a success resets the count."""
+    existing = state.claim(key)
+    if existing is None or existing.outcome is not None:
+        return state
+    state = update_claim(state, key, outcome=outcome, finished_at=now, message=message)
+    breaker = state.breaker
+    if outcome is Outcome.SUCCEEDED:
+        breaker = replace(breaker, consecutive_failures=0)
+    else:
+        failures = breaker.consecutive_failures + 1
+        breaker = replace(breaker, consecutive_failures=failures)
+        if failures >= breaker_failures and not breaker.open:
+            breaker = replace(
+                breaker, open=True, opened_at=now, reason=f"{failures} consecutive rollbacks failed"
+            )
+    return replace(state, breaker=breaker)
+
+
+def open_breaker(state: GuardState, reason: str, now: datetime) -> GuardState:
+    if state.breaker.open:
+        return state
+    return replace(state, breaker=replace(state.breaker, open=True, reason=reason, opened_at=now))
+
+
+def reset_breaker(state: GuardState, actor: str, now: datetime) -> GuardState:
+    return replace(state, breaker=Breaker(reset_by=actor, reset_at=now))
+
+
+def add_pending(state: GuardState, pending: PendingConfirmation) -> GuardState:
+    if any(p.key == pending.key for p in state.pending):
+        return state
+    return replace(state, pending=(*state.pending, pending))
+
+
+def remove_pending(state: GuardState, key: str) -> GuardState:
+    if not any(p.key == key for p in state.pending):
+        return state
+    return replace(state, pending=tuple(p for p in state.pending if p.key != key))
+
+
+def cancel_pending(state: GuardState, alert_key: str) -> tuple[GuardState, tuple[PendingConfirmation, ...]]:
+    """Drop every pending confirmation of one alert episode (it resolved); returns what was cancelled."""
+    cancelled = tuple(p for p in state.pending if p.alert_key == alert_key)
+    if not cancelled:
+        return state, ()
+    return replace(state, pending=tuple(p for p in state.pending if p.alert_key != alert_key)), cancelled
+
+
+def prune(state: GuardState, *, now: datetime, retention: timedelta) -> GuardState:
+    keep = tuple(
+        c for c in state.claims if c.outcome is None or (c.finished_at or c.claimed_at) > now - retention
+    )
+    if len(keep) == len(state.claims):
+        return state
+    return replace(state, claims=keep)
+
+
+# --- the JSON document ------------------------------------------------------------------------------------
+
+
+def decode(configmap: Mapping[str, Any]) -> GuardState:
+    metadata = configmap.get("metadata") or {}
+    version = str(metadata.get("resourceVersion") or "")
+    raw = (configmap.get("data") or {}).get(DATA_KEY)
+    if not raw:
+        return GuardState(resource_version=version)
+    try:
+        doc = json.loads(raw)
+        return GuardState(
+            claims=tuple(_claim(c) for c in doc.get("claims", [])),
+            breaker=_breaker(doc.get("breaker") or {}),
+            pending=tuple(_pending(p) for p in doc.get("pending", [])),
+            resource_version=version,
+        )
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        # A hand-edited or corrupt document must not silently reset budgets: refuse to act on it.
+        raise StateError(
+            f"guard state {DATA_KEY} is not readable ({exc}); fix or delete the ConfigMap"
+        ) from exc
+
+
+def encode(state: GuardState) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA,
+        "claims": [
+            {
+                "key": c.key,
+                "alert_key": c.alert_key,
+                "alert_name": c.alert_name,
+                "namespace": c.namespace,
+                "workload": c.workload,
+                "claimed_at": _iso(c.claimed_at),
+                "holder": c.holder,
+                "patched_at": _iso(c.patched_at),
+                "outcome": c.outcome.value if c.outcome else None,
+                "finished_at": _iso(c.finished_at),
+                "message": c.message,
+            }
+            for c in state.claims
+        ],
+        "breaker": {
+            "open": state.breaker.open,
+            "reason": state.breaker.reason,
+            "opened_at": _iso(state.breaker.opened_at),
+            "consecutive_failures": state.breaker.consecutive_failures,
+            "reset_by": state.breaker.reset_by,
+            "reset_at": _iso(state.breaker.reset_at),
+        },
+        "pending": [
+            {
+                "key": p.key,
+                "alert_key": p.alert_key,
+                "route": p.route,
+                "not_before": _iso(p.not_before),
+                "alert": dict(p.alert),
+                "receiver": p.receiver,
+                "group_key": p.group_key,
+                "created_at": _iso(p.created_at),
+            }
+            for p in state.pending
+        ],
+    }
+
+
+def _claim(doc: Mapping[str, Any]) -> Claim:
+    return Claim(
+        key=str(doc["key"]),
+        alert_key=str(doc["alert_key"]),
+        alert_name=str(doc.get("alert_name", "")),
+        namespace=str(doc["namespace"]),
+        workload=str(doc["workload"]),
+        claimed_at=_required_time(doc["claimed_at"]),
+        holder=str(doc.get("holder", "")),
+        patched_at=_time(doc.get("patched_at")),
+        outcome=Outcome(doc["outcome"]) if doc.get("outcome") else None,
+        finished_at=_time(doc.get("finished_at")),
+        message=str(doc.get("message", "")),
+    )
+
+
+def _breaker(doc: Mapping[str, Any]) -> Breaker:
+    return Breaker(
+        open=bool(doc.get("open", False)),
+        reason=str(doc.get("reason", "")),
+        opened_at=_time(doc.get("opened_at")),
+        consecutive_failures=int(doc.get("consecutive_failures", 0)),
+        reset_by=str(doc.get("reset_by", "")),
+        reset_at=_time(doc.get("reset_at")),
+    )
+
+
+def _pending(doc: Mapping[str, Any]) -> PendingConfirmation:
+    return PendingConfirmation(
+        key=str(doc["key"]),
+        alert_key=str(doc["alert_key"]),
+        route=str(doc["route"]),
+        not_before=_required_time(doc["not_before"]),
+        alert=dict(doc["alert"]),
+        receiver=str(doc.get("receiver", "")),
+        group_key=str(doc.get("group_key", "")),
+        created_at=_time(doc.get("created_at")),
+    )
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def _time(value: object) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
+
+
+def _required_time(value: object) -> datetime:
+    moment = _time(value)
+    if moment is None:
+        raise ValueError(f"missing time: {value!r}")
+    return moment

@@ -1,0 +1,88 @@
+"""Every metric of the service, on an injected registry (tests get a fresh one; no global state).
+
+Names carry the `rollback_receiver_` prefix, base units and `_total` for counters; labels are low
+cardinality (no fingerprints, no workload names).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+PREFIX = "rollback_receiver"
+
+# Rollbacks include following the rollout to completion, so the buckets reach well past a minute.
+_ROLLBACK_BUCKETS = (1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0)
+_FAST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+
+        def counter(name: str, doc: str, labels: tuple[str, ...] = ()) -> Counter:
+            return Counter(f"{PREFIX}_{name}", doc, labels, registry=registry)
+
+        def gauge(name: str, doc: str, labels: tuple[str, ...] = ()) -> Gauge:
+            return Gauge(f"{PREFIX}_{name}", doc, labels, registry=registry)
+
+        def histogram(name: str, doc: str, buckets: tuple[float, ...]) -> Histogram:
+            return Histogram(f"{PREFIX}_{name}", doc, registry=registry, buckets=buckets)
+
+        # intake
+        self.alerts_received = counter(
+            "alerts_received_total", "Alerts received, by alert status.", ("status",)
+        )
+        self.webhook_requests = counter(
+            "webhook_requests_total", "Webhook requests answered, by HTTP code.", ("code",)
+        )
+        self.webhook_duration = histogram(
+            "webhook_request_duration_seconds", "Time to answer a webhook request.", _FAST_BUCKETS
+        )
+        self.alerts_deduplicated = counter(
+            "alerts_deduplicated_total", "Alerts dropped as repeats of one already queued (same episode)."
+        )
+        self.queue_depth = gauge("queue_depth", "Work items waiting for a worker.")
+        self.queue_capacity = gauge("queue_capacity", "Size of the work queue.")
+        # decisions and actions
+        self.decisions = counter(
+            "decisions_total", "Decisions made, by verdict and reason.", ("decision", "reason")
+        )
+        self.decision_duration = histogram(
+            "decision_duration_seconds", "Time from dequeue to decision for one work item.", _FAST_BUCKETS
+        )
+        self.rollbacks = counter("rollbacks_total", "Rollbacks performed, by result.", ("result",))
+        self.rollback_duration = histogram(
+            "rollback_duration_seconds",
+            "Time from the undo patch to the end of the rollout.",
+            _ROLLBACK_BUCKETS,
+        )
+        self.budget_remaining = gauge(
+            "budget_remaining", "Rollbacks left in the current window, by scope.", ("scope",)
+        )
+        self.circuit_breaker_open = gauge("circuit_breaker_open", "1 while the circuit breaker is open.")
+        self.inflight_rollbacks = gauge("inflight_rollbacks", "Rollbacks started and not yet finished.")
+        self.kube_api_errors = counter("kube_api_errors_total", "Kubernetes API errors, by kind.", ("kind",))
+        # config and recovery
+        self.config_last_reload_successful = gauge(
+            "config_last_reload_successful", "1 if the last config (re)load succeeded."
+        )
+        self.config_last_reload_success_timestamp = gauge(
+            "config_last_reload_success_timestamp_seconds", "Time of the last successful config (re)load."
+        )
+        self.reconcile_runs = counter(
+            "reconcile_runs_total", "Reconciliations against Alertmanager's API, by result.", ("result",)
+        )
+        self.alerts_recovered = counter(
+            "alerts_recovered_total", "Alerts found by reconciliation that the webhook had not delivered."
+        )
+
+        # Series that dashboards and alerts read should exist at 0 before the first event.
+        for status in ("firing", "resolved"):
+            self.alerts_received.labels(status=status)
+        self.circuit_breaker_open.set(0)
+        self.inflight_rollbacks.set(0)
+
+    def config_loaded(self, *, ok: bool, at: float) -> None:
+        self.config_last_reload_successful.set(1 if ok else 0)
+        if ok:
+            self.config_last_reload_success_timestamp.set(at)

@@ -1,0 +1,106 @@
+"""Which routes an alert takes, and which workloads a route's target names for that alert.
+
+Pure: no cluster access. Name and list targets become `WorkloadRef`s here; a selector target is rendered
+to (namespace, selector) and resolved against the cluster by the actuator, which applies the cap.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from receiver.alerts import Alert
+from receiver.config import Limits, Route, TargetSpec, is_namespace_name, is_object_name
+from receiver.matching import matches_all
+from receiver.templating import Field, RenderError, Source, parse_template
+from receiver.workload import WorkloadRef
+
+
+class TargetError(ValueError):
+    """The alert does not name a usable workload; `reason` is the low-cardinality decision reason."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def select_routes(alert: Alert, routes: Sequence[Route]) -> tuple[Route, ...]:
+    """Routes in order; the first match wins unless it says `continue: true`, like Alertmanager."""
+    selected: list[Route] = []
+    for route in routes:
+        if matches_all(route.matchers, alert.labels, alert.annotations):
+            selected.append(route)
+            if not route.continue_:
+                break
+    return tuple(selected)
+
+
+def render_namespace(alert: Alert, spec: TargetSpec) -> str:
+    namespace = _render(alert, spec.namespace, "namespace")
+    if not is_namespace_name(namespace):
+        raise TargetError(
+            "target_invalid", f"namespace {namespace!r} rendered from the alert is not a valid name"
+        )
+    return namespace
+
+
+def render_refs(alert: Alert, spec: TargetSpec) -> tuple[WorkloadRef, ...]:
+    """The workloads a name or list target names, without duplicates and in config order."""
+    if spec.selector is not None:
+        raise TargetError("target_selector", "a selector target is resolved against the cluster")
+    namespace = render_namespace(alert, spec)
+    templates = (spec.name,) if spec.name is not None else spec.names
+    refs: list[WorkloadRef] = []
+    for template in templates:
+        name = _render(alert, template, "name")
+        if not is_object_name(name):
+            raise TargetError("target_invalid", f"name {name!r} rendered from the alert is not a valid name")
+        ref = WorkloadRef(spec.kind, namespace, name)
+        if ref not in refs:
+            refs.append(ref)
+    return tuple(refs)
+
+
+# A Kubernetes label value: substituting anything else could change the selector's meaning (a value of
+# "x,tier!=db" would widen it), so each substituted value is checked on its own.
+_LABEL_VALUE_RE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?")
+
+
+def render_selector(alert: Alert, spec: TargetSpec) -> tuple[str, str]:
+    """(namespace, label selector) of a selector target, with every alert value checked."""
+    if spec.selector is None:
+        raise TargetError("target_invalid", "not a selector target")
+    namespace = render_namespace(alert, spec)
+    out: list[str] = []
+    for part in parse_template(spec.selector).parts:
+        if isinstance(part, str):
+            out.append(part)
+            continue
+        value = _value(alert, part)
+        if not _LABEL_VALUE_RE.fullmatch(value):
+            raise TargetError(
+                "target_invalid", f"{part.source} {part.key!r} = {value[:80]!r} is not a valid label value"
+            )
+        out.append(value)
+    return namespace, "".join(out)
+
+
+def target_cap(spec: TargetSpec, limits: Limits) -> int:
+    return spec.max_targets if spec.max_targets is not None else limits.max_targets_per_alert
+
+
+def _render(alert: Alert, template: str, what: str) -> str:
+    try:
+        return parse_template(template).render(alert.labels, alert.annotations)
+    except RenderError as exc:
+        raise TargetError("target_unresolved", f"cannot render the target {what}: {exc}") from None
+
+
+def _value(alert: Alert, field: Field) -> str:
+    values = alert.labels if field.source is Source.LABELS else alert.annotations
+    value = values.get(field.key, "")
+    if not value:
+        missing = RenderError(field.source, field.key)
+        raise TargetError("target_unresolved", f"cannot render the target selector: {missing}")
+    return value

@@ -1,0 +1,123 @@
+"""The aiohttp application: routes, middlewares and the typed app state.
+
+Everything the handlers need comes from one `Backend` (the service implements it), so tests build the
+real app around a backend of their choosing and the composition root stays in `receiver.service`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from aiohttp import web
+from prometheus_client.aiohttp import make_aiohttp_handler
+
+from receiver.config import Config
+from receiver.decision_log import DecisionLog
+from receiver.intake import Intake
+from receiver.metrics import Metrics
+from receiver.web import handlers
+from receiver.web.auth import Credentials
+
+logger = logging.getLogger(__name__)
+
+
+class Backend(Protocol):
+    @property
+    def config(self) -> Config: ...
+    @property
+    def credentials(self) -> Credentials: ...
+    @property
+    def intake(self) -> Intake: ...
+    @property
+    def metrics(self) -> Metrics: ...
+    @property
+    def decisions(self) -> DecisionLog: ...
+    async def readiness(self) -> dict[str, str]:
+        """Each check -> "ok" or what is wrong."""
+        ...
+
+    async def reload(self) -> list[str]:
+        """Reload config and secrets; the problems of a rejected file ([] when it was applied)."""
+        ...
+
+
+BACKEND = web.AppKey("backend", Backend)
+
+# Paths that need the same credentials as the webhook; probes and /metrics stay open like Prometheus'.
+PROTECTED = frozenset({"/webhook", "/-/reload", "/api/v1/decisions"})
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def create_app(backend: Backend) -> web.Application:
+    # Body limits are ours (they follow reloads); aiohttp's own limit is only a backstop for other routes.
+    app = web.Application(middlewares=[count_webhook_requests, errors_as_json, authenticate])
+    app[BACKEND] = backend
+    app.router.add_post("/webhook", handlers.webhook)
+    app.router.add_get("/healthz", handlers.healthz)
+    app.router.add_get("/readyz", handlers.readyz)
+    app.router.add_post("/-/reload", handlers.reload)
+    app.router.add_get("/api/v1/decisions", handlers.decisions)
+    app.router.add_get("/metrics", make_aiohttp_handler(backend.metrics.registry))
+    return app
+
+
+@web.middleware
+async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error answer is JSON with a reason; an unexpected exception is logged, never shown."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.content_type == "application/json":
+            raise
+        return handlers.error(exc.status, exc.reason, headers=_passthrough(exc))
+    except Exception:
+        logger.exception("unexpected error answering %s %s", request.method, request.path)
+        return handlers.error(500, "internal error (logged)")
+
+
+@web.middleware
+async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path in PROTECTED:
+        credentials = request.app[BACKEND].credentials
+        if not credentials.allows(request.headers.get("Authorization")):
+            # Why is logged, never what was sent.
+            logger.warning(
+                "rejected unauthenticated request",
+                extra={"path": request.path, "remote": request.remote, "scheme": _scheme(request)},
+            )
+            return handlers.error(
+                401, "authentication required", headers={"WWW-Authenticate": credentials.challenge}
+            )
+    return await handler(request)
+
+
+@web.middleware
+async def count_webhook_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path != "/webhook":
+        return await handler(request)
+    metrics = request.app[BACKEND].metrics
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        metrics.webhook_requests.labels(code=str(status)).inc()
+        metrics.webhook_duration.observe(time.perf_counter() - started)
+
+
+def _scheme(request: web.Request) -> str:
+    header = request.headers.get("Authorization", "")
+    return header.split(" ", 1)[0].lower() if header else "none"
+
+
+def _passthrough(exc: web.HTTPException) -> dict[str, str]:
+    return {k: v for k, v in exc.headers.items() if k in ("Allow", "WWW-Authenticate", "Retry-After")}

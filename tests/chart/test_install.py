@@ -1,0 +1,243 @@
+"""The chart against a real API server: server-side dry-run of every variant, one Helm SDK install, the
+receiver's own CLI acting with the chart's ServiceAccount, and an upgrade.
+
+One control plane (the harness's session fixture) and one install for the whole module.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import helm_python as helm
+import pytest
+import yaml
+from chart_support import CHART_DIR, RELEASE, ci_values_files, load_values, render
+
+from harness.cluster import ClusterAccess
+
+# prometheus-operator's CRDs are not part of this cluster: those kinds are checked offline
+# (test_render.py: structure; promtool: the rules).
+NOT_IN_THIS_CLUSTER = {"ServiceMonitor", "PrometheusRule"}
+RECEIVER_CLI = Path(sys.executable).with_name("rollback-receiver")
+
+
+@dataclass(frozen=True)
+class Release:
+    namespace: str  # where the chart is installed
+    allowed: str  # the namespace the config allows
+    outside: str  # a namespace the receiver was never given
+    helm: helm.Config
+    values: dict[str, Any]
+
+    @property
+    def service_account(self) -> str:
+        return f"system:serviceaccount:{self.namespace}:{RELEASE}"
+
+
+def create_namespace(cluster: ClusterAccess, name: str) -> None:
+    cluster.kubectl("create", "namespace", name)
+    cluster.kubectl("label", "namespace", name, "rollback-receiver.test/owner=chart")
+
+
+@pytest.fixture(scope="module")
+def release(control_plane: ClusterAccess) -> Iterator[Release]:
+    suffix = secrets.token_hex(3)
+    names = {role: f"chart-{role}-{suffix}" for role in ("release", "shop", "other")}
+    for name in names.values():
+        create_namespace(control_plane, name)
+    values = {"config": {"namespaces": {"allow": [names["shop"]]}, "cluster_name": "chart-test"}}
+    config = helm.Config(kubeconfig_path=control_plane.kubeconfig, namespace=names["release"])
+    try:
+        with helm.Chart.load(CHART_DIR) as chart:
+            config.install(chart, RELEASE, values, namespace=names["release"], timeout=120)
+        yield Release(names["release"], names["shop"], names["other"], config, values)
+    finally:
+        try:
+            config.uninstall(RELEASE)
+        except helm.HelmError as error:
+            print(f"helm uninstall {RELEASE}: {error}")
+        config.close()
+        for name in names.values():
+            control_plane.kubectl(
+                "delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False
+            )
+
+
+def two_revision_deployment(cluster: ClusterAccess, namespace: str, name: str) -> None:
+    """A Deployment whose v2 rollout has completed, so `undo` has a revision 1 to go back to."""
+    manifest = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "app", "image": "registry.example/shop:v1"}]},
+            },
+        },
+    }
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(manifest))
+    cluster.kubectl("rollout", "status", f"deployment/{name}", "-n", namespace, "--timeout=120s")
+    cluster.kubectl("set", "image", f"deployment/{name}", "app=registry.example/shop:v2", "-n", namespace)
+    cluster.kubectl("rollout", "status", f"deployment/{name}", "-n", namespace, "--timeout=120s")
+
+
+def image_of(cluster: ClusterAccess, namespace: str, name: str) -> str:
+    deployment = cluster.kubectl_json("get", "deployment", name, "-n", namespace)
+    return str(deployment["spec"]["template"]["spec"]["containers"][0]["image"])
+
+
+def as_service_account(
+    cluster: ClusterAccess, release: Release, *args: str
+) -> subprocess.CompletedProcess[str]:
+    token = cluster.service_account_token(release.namespace, RELEASE)
+    kubeconfig = cluster.kubeconfig_for_token(token)
+    return subprocess.run(
+        [str(RECEIVER_CLI), *args, "--kubeconfig", kubeconfig],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def pod_template_checksum(cluster: ClusterAccess, release: Release) -> str:
+    deployment = cluster.kubectl_json("get", "deployment", RELEASE, "-n", release.namespace)
+    return str(deployment["spec"]["template"]["metadata"]["annotations"]["checksum/config"])
+
+
+@pytest.mark.parametrize(
+    "values_file", [None, *ci_values_files()], ids=lambda p: p.name if p else "chart-defaults"
+)
+def test_api_server_accepts_every_variant_in_server_side_dry_run(
+    control_plane: ClusterAccess, release: Release, values_file: Path | None
+) -> None:
+    values = load_values(values_file) if values_file else {}
+    docs = render(values, namespace=release.namespace)
+    # The variants name namespaces (default, shop, payments) this cluster may not have; a Role is the same
+    # object in any namespace, so those land in the test's own namespace.
+    for doc in docs:
+        if doc["metadata"].get("namespace") not in (None, release.namespace):
+            doc["metadata"]["namespace"] = release.allowed
+    applicable = [doc for doc in docs if doc["kind"] not in NOT_IN_THIS_CLUSTER]
+    assert {doc["kind"] for doc in applicable} >= {"Deployment", "Service", "ServiceAccount", "ConfigMap"}
+    result = control_plane.kubectl(
+        "apply",
+        "--dry-run=server",
+        "--server-side",
+        "--field-manager=chart-test",
+        "--force-conflicts",
+        "-f",
+        "-",
+        input=yaml.safe_dump_all(applicable),
+    )
+    applied = [line for line in result.stdout.splitlines() if "(server dry run)" in line]
+    assert len(applied) == len(applicable), result.stdout
+
+
+def test_install_creates_the_release_objects(control_plane: ClusterAccess, release: Release) -> None:
+    status = release.helm.status(RELEASE)
+    assert status["status"] == "deployed", status.keys()
+    for kind, namespace, name in [
+        ("deployment", release.namespace, RELEASE),
+        ("service", release.namespace, RELEASE),
+        ("serviceaccount", release.namespace, RELEASE),
+        ("configmap", release.namespace, RELEASE),
+        ("secret", release.namespace, RELEASE),
+        ("role", release.namespace, f"{RELEASE}-state"),
+        ("role", release.allowed, RELEASE),
+        ("rolebinding", release.allowed, RELEASE),
+    ]:
+        control_plane.kubectl("get", kind, name, "-n", namespace)
+    roles_outside = control_plane.kubectl_json("get", "roles", "-n", release.outside)
+    assert roles_outside["items"] == []
+
+
+def test_service_account_rolls_back_in_an_allowed_namespace(
+    control_plane: ClusterAccess, release: Release
+) -> None:
+    two_revision_deployment(control_plane, release.allowed, "web")
+
+    result = as_service_account(control_plane, release, "undo", "deployment/web", "-n", release.allowed)
+
+    assert result.returncode == 0, result.stderr
+    assert "deployment.apps/web rolled back" in result.stdout
+    assert image_of(control_plane, release.allowed, "web") == "registry.example/shop:v1"
+
+
+def test_service_account_is_refused_outside_its_namespaces(
+    control_plane: ClusterAccess, release: Release
+) -> None:
+    two_revision_deployment(control_plane, release.outside, "web")
+
+    result = as_service_account(control_plane, release, "undo", "deployment/web", "-n", release.outside)
+
+    assert result.returncode == 1
+    assert "forbidden" in result.stderr.lower() and "403" in result.stderr, result.stderr
+    assert release.outside in result.stderr and "Traceback" not in result.stderr
+    assert image_of(control_plane, release.outside, "web") == "registry.example/shop:v2"
+
+
+@pytest.mark.parametrize(
+    ("verb", "resource", "where", "allowed"),
+    [
+        ("patch", "deployments.apps", "allowed", True),
+        ("watch", "statefulsets.apps", "allowed", True),
+        ("list", "controllerrevisions.apps", "allowed", True),
+        ("create", "events", "allowed", True),
+        ("get", "configmaps/rollback-receiver-state", "release", True),
+        ("patch", "configmaps/rollback-receiver-state", "release", True),
+        ("delete", "deployments.apps", "allowed", False),
+        ("update", "deployments.apps", "allowed", False),
+        ("patch", "replicasets.apps", "allowed", False),
+        ("get", "secrets", "allowed", False),
+        ("get", "pods", "allowed", False),
+        ("get", "configmaps/other", "release", False),
+        ("delete", "configmaps/rollback-receiver-state", "release", False),
+        ("get", "secrets", "release", False),
+        ("patch", "deployments.apps", "outside", False),
+        ("create", "configmaps", "allowed", False),
+    ],
+)
+def test_service_account_holds_only_what_the_receiver_uses(
+    control_plane: ClusterAccess, release: Release, verb: str, resource: str, where: str, allowed: bool
+) -> None:
+    namespace = {"allowed": release.allowed, "release": release.namespace, "outside": release.outside}[where]
+    answer = control_plane.kubectl(
+        "auth", "can-i", verb, resource, "-n", namespace, f"--as={release.service_account}", check=False
+    )
+    assert answer.stdout.strip() == ("yes" if allowed else "no"), answer.stderr
+
+
+def test_upgrade_rolls_the_pods_only_when_the_routing_config_changes(
+    control_plane: ClusterAccess, release: Release
+) -> None:
+    token_before = control_plane.kubectl_json("get", "secret", RELEASE, "-n", release.namespace)["data"][
+        "token"
+    ]
+    installed = pod_template_checksum(control_plane, release)
+
+    with helm.Chart.load(CHART_DIR) as chart:
+        release.helm.upgrade(chart, RELEASE, release.values, namespace=release.namespace, timeout=120)
+        assert pod_template_checksum(control_plane, release) == installed
+
+        changed = {"config": {**release.values["config"], "mode": "dry-run"}}
+        release.helm.upgrade(chart, RELEASE, changed, namespace=release.namespace, timeout=120)
+
+    assert pod_template_checksum(control_plane, release) != installed
+    mounted = control_plane.kubectl_json("get", "configmap", RELEASE, "-n", release.namespace)
+    assert yaml.safe_load(mounted["data"]["config.yaml"])["mode"] == "dry-run"
+    # The generated webhook token survives upgrades: Alertmanager still holds the old copy.
+    token_after = control_plane.kubectl_json("get", "secret", RELEASE, "-n", release.namespace)["data"][
+        "token"
+    ]
+    assert token_after == token_before

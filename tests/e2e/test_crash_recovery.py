@@ -1,0 +1,218 @@
+"""A receiver SIGKILLed at the worst moments, then restarted: no second rollback, no lost outcome, no lost
+alert, no lost confirmation delay."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from receiver_process import (
+    V1,
+    V2,
+    ReceiverProcess,
+    deploy,
+    event_reasons,
+    eventually,
+    image_of,
+    receiver_config,
+    revision_of,
+    webhook_alert,
+    webhook_payload,
+    workload,
+)
+
+from receiver.actuator import HOLD_ENV
+
+pytestmark = [pytest.mark.e2e]
+
+
+def state_document(cp: Any, namespace: str) -> dict[str, Any]:
+    configmap = cp.kubectl_json("get", "configmap", "rollback-receiver-state", "-n", namespace)
+    return dict(json.loads(configmap["data"]["state.json"]))
+
+
+def stuck_previous_revision(cp: Any, namespace: str, name: str, selector: dict[str, str]) -> None:
+    """Revision 1 can only run on a node labelled `selector` (none yet); revision 2 runs anywhere."""
+    manifest = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"nodeSelector": selector, "containers": [{"name": "app", "image": V1}]},
+            },
+        },
+    }
+    cp.kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(manifest))
+    patch = [
+        {"op": "remove", "path": "/spec/template/spec/nodeSelector"},
+        {"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": V2},
+    ]
+    cp.kubectl("patch", f"deployment/{name}", "-n", namespace, "--type=json", "-p", json.dumps(patch))
+    cp.kubectl("rollout", "status", f"deployment/{name}", "-n", namespace, "--timeout=120s")
+
+
+def test_killed_between_patch_and_verification(control_plane, namespace, tmp_path) -> None:
+    label = f"rollback-receiver.test/{namespace}"
+    stuck_previous_revision(control_plane, namespace, "web", {label: "yes"})
+    before = revision_of(control_plane, namespace, "web")
+    receiver = ReceiverProcess(
+        tmp_path / "r", receiver_config(namespace), control_plane.kubeconfig, pod_name="crashy"
+    )
+    node = control_plane.kubectl("get", "nodes", "-o", "name").stdout.split()[0]
+    try:
+        receiver.start()
+        alert = webhook_alert(namespace, "web")
+        assert receiver.post(webhook_payload([alert])) == 200
+        # The patch landed and the receiver is now following a rollout that cannot finish.
+        eventually(
+            lambda: workload(control_plane, namespace, "web")["metadata"]["annotations"].get(
+                "rollback-receiver.io/last-alert"
+            ),
+            what="the undo patch",
+        )
+        [claim] = state_document(control_plane, namespace)["claims"]
+        assert claim["outcome"] is None
+        receiver.kill()
+
+        # The rollout can now finish while nobody watches it.
+        control_plane.kubectl("label", node, f"{label}=yes")
+        receiver.start()
+        eventually(
+            lambda: "RollbackSucceeded" in event_reasons(control_plane, namespace, "web"), what="the outcome"
+        )
+
+        assert image_of(control_plane, namespace, "web") == V1
+        assert revision_of(control_plane, namespace, "web") == before + 1
+        assert event_reasons(control_plane, namespace, "web").count("RollbackTriggered") == 1
+        [claim] = state_document(control_plane, namespace)["claims"]
+        assert claim["outcome"] == "succeeded"
+        assert receiver.metric("rollback_receiver_rollbacks_total", {"result": "succeeded"}) == 1
+
+        # Alertmanager re-sending the same alert after the restart changes nothing.
+        assert receiver.post(webhook_payload([alert])) == 200
+        eventually(
+            lambda: receiver.metric("rollback_receiver_decisions_total", {"reason": "already_handled"}) >= 1,
+            what="the repeat to be refused",
+        )
+        assert revision_of(control_plane, namespace, "web") == before + 1
+    finally:
+        receiver.stop()
+        control_plane.kubectl("label", node, f"{label}-", check=False)
+
+
+def test_pending_confirmation_survives_a_restart(control_plane, namespace, tmp_path) -> None:
+    deploy(control_plane, namespace, "web")
+    before = revision_of(control_plane, namespace, "web")
+    route = {
+        "name": "medium",
+        "match": ['rollback="true"'],
+        "target": {"namespace": "{{ labels.namespace }}", "name": "{{ labels.deployment }}"},
+        "action": "rollback",
+        "confirm_for": "15s",
+    }
+    config = receiver_config(namespace, routes=[route])
+    receiver = ReceiverProcess(tmp_path / "r", config, control_plane.kubeconfig, pod_name="patient")
+    try:
+        receiver.start()
+        assert receiver.post(webhook_payload([webhook_alert(namespace, "web")])) == 200
+        eventually(
+            lambda: state_document(control_plane, namespace)["pending"], what="the pending confirmation"
+        )
+        receiver.kill()
+        assert image_of(control_plane, namespace, "web") == V2
+
+        receiver.start()
+        eventually(
+            lambda: "RollbackSucceeded" in event_reasons(control_plane, namespace, "web"), what="the rollback"
+        )
+        assert revision_of(control_plane, namespace, "web") == before + 1
+        assert event_reasons(control_plane, namespace, "web").count("RollbackTriggered") == 1
+        assert state_document(control_plane, namespace)["pending"] == []
+    finally:
+        receiver.stop()
+
+
+def test_killed_after_answering_200_is_recovered_from_alertmanager(
+    control_plane, namespace, tmp_path, alertmanager_factory, push_alerts
+) -> None:
+    deploy(control_plane, namespace, "web")
+    before = revision_of(control_plane, namespace, "web")
+    receiver = ReceiverProcess(
+        tmp_path / "r",
+        {},  # replaced below once Alertmanager's URL is known
+        control_plane.kubeconfig,
+        pod_name="forgetful",
+    )
+    am = alertmanager_factory(
+        {
+            "route": {
+                "receiver": "rr",
+                "group_by": ["alertname"],
+                "group_wait": "1s",
+                "group_interval": "1s",
+                "repeat_interval": "1h",  # Alertmanager will not re-send: only reconciliation can recover it
+            },
+            "receivers": [
+                {
+                    "name": "rr",
+                    "webhook_configs": [
+                        {
+                            "url": f"{receiver.url}/webhook",
+                            "http_config": {
+                                "authorization": {"type": "Bearer", "credentials": receiver.token}
+                            },
+                        }
+                    ],
+                }
+            ],
+        }
+    )
+    receiver.config_file.write_text(
+        json.dumps(
+            {
+                **receiver_config(namespace, alertmanager_urls=[am.url]),
+                "server": {
+                    "listen": f"127.0.0.1:{receiver.port}",
+                    "auth": {"bearer_token_file": str(receiver.workdir / "token")},
+                },
+            }
+        )
+    )
+    try:
+        receiver.start(env={HOLD_ENV: "1"})
+        push_alerts(
+            am.url,
+            [
+                {
+                    "labels": {"alertname": "HighErrorRate", "namespace": namespace, "deployment": "web"},
+                    "annotations": {"rollback": "true"},
+                }
+            ],
+        )
+        eventually(
+            lambda: receiver.metric("rollback_receiver_webhook_requests_total", {"code": "200"}) >= 1,
+            what="Alertmanager's notification to be accepted",
+        )
+        receiver.kill()
+        assert image_of(control_plane, namespace, "web") == V2
+
+        receiver.start(env={HOLD_ENV: ""})
+        eventually(
+            lambda: "RollbackSucceeded" in event_reasons(control_plane, namespace, "web"), what="the recovery"
+        )
+        assert receiver.metric("rollback_receiver_alerts_recovered_total") >= 1
+        assert revision_of(control_plane, namespace, "web") == before + 1
+        assert event_reasons(control_plane, namespace, "web").count("RollbackTriggered") == 1
+        # Further reconciliation passes decide nothing again.
+        eventually(
+            lambda: receiver.metric("rollback_receiver_reconcile_runs_total", {"result": "success"}) >= 3,
+            what="more reconciliation passes",
+        )
+        assert event_reasons(control_plane, namespace, "web").count("RollbackTriggered") == 1
+    finally:
+        receiver.stop()

@@ -1,0 +1,391 @@
+"""kubectl's rollout rules, pure: target choice, annotation rule, template equality, status lines."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from receiver.commands.rollout import UsageError, history_table, parse_duration, parse_kind_name
+from receiver.k8s import controllerrevisions, deployments, status, templates, workloads
+from receiver.k8s.errors import UndoRefused
+from receiver.workload import Revision, WorkloadKind
+
+UID = "d-uid"
+
+
+def template(image: str, **extra_labels: str) -> dict[str, Any]:
+    return {
+        "metadata": {"labels": {"app": "web", **extra_labels}, "creationTimestamp": None},
+        "spec": {"containers": [{"name": "app", "image": image, "resources": {}}]},
+    }
+
+
+def replica_set(
+    name: str, revision: str | None, image: str, created: str, *, owner: str = UID, **annotations: str
+) -> dict[str, Any]:
+    ann = dict(annotations)
+    if revision is not None:
+        ann[deployments.REVISION] = revision
+    return {
+        "metadata": {
+            "name": name,
+            "creationTimestamp": created,
+            "annotations": ann,
+            "labels": {"app": "web", "pod-template-hash": name[-5:]},
+            "ownerReferences": [{"kind": "Deployment", "name": "web", "uid": owner, "controller": True}],
+        },
+        "spec": {"template": template(image, **{"pod-template-hash": name[-5:]})},
+    }
+
+
+def deployment(image: str, *, paused: bool = False, **annotations: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "web", "uid": UID, "resourceVersion": "42", "annotations": annotations},
+        "spec": {"paused": paused, "template": template(image)},
+    }
+
+
+HISTORY = [
+    replica_set("web-aaaaa", "1", "app:v1", "2026-01-01T00:00:00Z", **{"kubernetes.io/change-cause": "v1"}),
+    replica_set("web-bbbbb", "2", "app:v2", "2026-01-02T00:00:00Z", **{"kubernetes.io/change-cause": "v2"}),
+    replica_set("web-ccccc", "3", "app:v3", "2026-01-03T00:00:00Z"),
+]
+
+
+# --- target choice -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("revisions", "to_revision", "expected"),
+    [
+        ([1, 2, 3], 0, 2),  # previous = second highest
+        ([3, 1, 2], 0, 2),  # order does not matter for distinct numbers
+        ([5, 5], 0, 5),  # a duplicate of the highest becomes "previous" (kubectl's single pass)
+        ([0, 4], 0, 0),  # an RS without annotation is revision 0 and a real candidate
+        ([1, 2, 3], 1, 1),
+        ([1, 2, 3], 3, 3),  # naming the current revision is allowed (then skipped as already matching)
+    ],
+)
+def test_deployment_target_follows_kubectl(revisions: list[int], to_revision: int, expected: int) -> None:
+    numbered = [(n, {"n": n}) for n in revisions]
+    number, chosen = deployments.choose_target("web", numbered, to_revision)
+    assert (number, chosen["n"]) == (expected, expected)
+
+
+@pytest.mark.parametrize(
+    ("revisions", "to_revision", "message"),
+    [
+        ([1], 0, 'no rollout history found for deployment "web"'),
+        ([], 0, 'no rollout history found for deployment "web"'),
+        ([1, 2], 7, "unable to find specified revision 7 in history"),
+        ([1, 2], -1, "unable to find specified revision -1 in history"),
+    ],
+)
+def test_deployment_refusals_use_kubectl_messages(
+    revisions: list[int], to_revision: int, message: str
+) -> None:
+    with pytest.raises(UndoRefused) as refused:
+        deployments.choose_target("web", [(n, {}) for n in revisions], to_revision)
+    assert refused.value.message == message
+
+
+def test_unparseable_revision_is_ignored_and_missing_is_zero() -> None:
+    assert deployments.revision_number({"metadata": {"annotations": {deployments.REVISION: "x"}}}) is None
+    assert deployments.revision_number({"metadata": {}}) == 0
+
+
+def test_kubectl_order_puts_the_live_replica_set_last_and_drops_foreign_ones() -> None:
+    foreign = replica_set("web-zzzzz", "9", "app:v9", "2026-01-04T00:00:00Z", owner="other")
+    live_first = [HISTORY[2], HISTORY[0], foreign, HISTORY[1]]
+    ordered = deployments.kubectl_order(deployment("app:v1"), live_first)
+    assert [rs["metadata"]["name"] for rs in ordered] == ["web-bbbbb", "web-ccccc", "web-aaaaa"]
+
+
+# --- the annotation rule ---------------------------------------------------------------------------
+
+
+def test_undo_annotations_replace_the_map_except_the_skip_list() -> None:
+    on_deployment = {
+        "kubectl.kubernetes.io/last-applied-configuration": "{...}",
+        deployments.REVISION: "3",
+        "team": "payments",  # not on the RS: dropped, exactly like kubectl
+        "kubernetes.io/change-cause": "v3",
+    }
+    on_rs = {deployments.REVISION: "1", "kubernetes.io/change-cause": "v1", "note": "from-rs"}
+    assert deployments.annotations_after_undo(on_deployment, on_rs) == {
+        "kubectl.kubernetes.io/last-applied-configuration": "{...}",
+        deployments.REVISION: "3",
+        "kubernetes.io/change-cause": "v1",
+        "note": "from-rs",
+    }
+
+
+# --- template equality -----------------------------------------------------------------------------
+
+
+def test_templates_equal_ignoring_hash_nulls_and_empty_collections() -> None:
+    a = template("app:v1", **{"pod-template-hash": "abc"})
+    b = template("app:v1")
+    b["spec"]["volumes"] = []
+    b["metadata"].pop("creationTimestamp")
+    assert templates.equal_ignore_hash(a, b)
+
+
+def test_quantities_compare_by_value() -> None:
+    a, b = template("app:v1"), template("app:v1")
+    a["spec"]["containers"][0]["resources"] = {"limits": {"cpu": "500m", "memory": "1Gi"}}
+    b["spec"]["containers"][0]["resources"] = {"limits": {"cpu": "0.5", "memory": "1073741824"}}
+    assert templates.equal_ignore_hash(a, b)
+    b["spec"]["containers"][0]["resources"]["limits"]["cpu"] = "1"
+    assert not templates.equal_ignore_hash(a, b)
+
+
+def test_a_different_label_is_a_different_template() -> None:
+    assert not templates.equal_ignore_hash(template("app:v1", tier="a"), template("app:v1", tier="b"))
+
+
+# --- the whole plan --------------------------------------------------------------------------------
+
+
+def test_plan_is_kubectls_json_patch() -> None:
+    plan = deployments.plan_undo(deployment("app:v3", team="x", **{deployments.REVISION: "3"}), HISTORY, 0)
+    assert (plan.target_revision, plan.from_revision, plan.skipped_message) == (2, 3, None)
+    assert plan.content_type == "application/json-patch+json"
+    assert [op["path"] for op in plan.patch] == ["/spec/template", "/metadata/annotations"]
+    restored = plan.patch[0]["value"]
+    assert "pod-template-hash" not in restored["metadata"]["labels"]
+    assert restored["spec"]["containers"][0]["image"] == "app:v2"
+    # the Deployment keeps its own revision number; everything else (and only that) comes from the RS
+    assert plan.patch[1]["value"] == {deployments.REVISION: "3", "kubernetes.io/change-cause": "v2"}
+
+
+def test_paused_is_refused_after_the_target_is_found() -> None:
+    with pytest.raises(UndoRefused, match="unable to find specified revision 9"):
+        deployments.plan_undo(deployment("app:v3", paused=True), HISTORY, 9)
+    with pytest.raises(UndoRefused, match=r"^you cannot rollback a paused deployment; resume it first"):
+        deployments.plan_undo(deployment("app:v3", paused=True), HISTORY, 0)
+
+
+def test_already_matching_is_skipped_and_echoes_the_requested_number() -> None:
+    # live template is v2 but the newest RS is v3: "previous" (rev 2) already matches
+    plan = deployments.plan_undo(deployment("app:v2"), HISTORY, 0)
+    assert plan.skipped_message == "skipped rollback (current template already matches revision 0)"
+    assert deployments.plan_undo(deployment("app:v2"), HISTORY, 2).skipped_message == (
+        "skipped rollback (current template already matches revision 2)"
+    )
+
+
+# --- StatefulSet / DaemonSet -----------------------------------------------------------------------
+
+
+def controller_revision(number: int, image: str) -> dict[str, Any]:
+    data_template = template(image)
+    data_template["$patch"] = "replace"
+    return {
+        "metadata": {
+            "name": f"web-{number}",
+            "creationTimestamp": f"2026-01-0{number}T00:00:00Z",
+            "ownerReferences": [{"uid": UID, "controller": True}],
+        },
+        "revision": number,
+        "data": {"spec": {"template": data_template}},
+    }
+
+
+def test_controller_revision_target_and_messages() -> None:
+    revisions = [
+        controller_revision(3, "app:v3"),
+        controller_revision(1, "app:v1"),
+        controller_revision(2, "v2"),
+    ]
+    assert controllerrevisions.choose_target(revisions, 0)["revision"] == 2
+    assert controllerrevisions.choose_target(revisions, 1)["revision"] == 1
+    with pytest.raises(UndoRefused, match=r"^no last revision to roll back to$"):
+        controllerrevisions.choose_target(revisions[:1], 0)
+    with pytest.raises(UndoRefused, match=r"^unable to find specified revision 5 in history$"):
+        controllerrevisions.choose_target(revisions, 5)
+
+
+def test_controller_revision_plan_sends_the_data_verbatim_or_skips() -> None:
+    sts = {"metadata": {"uid": UID, "resourceVersion": "7"}, "spec": {"template": template("app:v3")}}
+    revisions = [controller_revision(1, "app:v1"), controller_revision(2, "app:v3")]
+    plan = controllerrevisions.plan_undo(sts, revisions, 0)
+    assert plan.content_type == "application/strategic-merge-patch+json"
+    assert plan.patch == revisions[0]["data"] and (plan.target_revision, plan.from_revision) == (1, 2)
+    skipped = controllerrevisions.plan_undo(sts, revisions, 2)
+    assert skipped.skipped_message == "skipped rollback (current template already matches revision 2)"
+
+
+# --- when the current revision went live -----------------------------------------------------------
+
+
+def test_a_reused_replica_set_went_live_at_its_rollback_not_its_creation() -> None:
+    fresh = replica_set("web-ccccc", "3", "app:v3", "2026-01-03T00:00:00Z")
+    assert workloads.replica_set_went_live({}, fresh) == datetime(2026, 1, 3, tzinfo=UTC)
+    reused = replica_set(
+        "web-aaaaa", "4", "app:v1", "2026-01-01T00:00:00Z", **{deployments.REVISION_HISTORY: "1"}
+    )
+    d = {
+        "status": {
+            "conditions": [
+                {
+                    "type": "Progressing",
+                    "reason": "NewReplicaSetAvailable",
+                    "message": 'ReplicaSet "web-aaaaa" has successfully progressed.',
+                    "lastUpdateTime": "2026-01-05T10:00:00Z",
+                }
+            ]
+        }
+    }
+    assert workloads.replica_set_went_live(d, reused) == datetime(2026, 1, 5, 10, tzinfo=UTC)
+
+
+def test_a_controller_revision_went_live_at_its_last_controller_write() -> None:
+    cr = controller_revision(1, "app:v1")
+    cr["metadata"]["managedFields"] = [{"manager": "kube-controller-manager", "time": "2026-02-01T00:00:00Z"}]
+    assert workloads.controller_revision_went_live(cr) == datetime(2026, 2, 1, tzinfo=UTC)
+
+
+# --- status lines ----------------------------------------------------------------------------------
+
+
+def deployment_status(**status_fields: Any) -> dict[str, Any]:
+    return {"metadata": {"name": "web", "generation": 2}, "spec": {"replicas": 3}, "status": status_fields}
+
+
+@pytest.mark.parametrize(
+    ("fields", "line", "done"),
+    [
+        ({"observedGeneration": 1}, "Waiting for deployment spec update to be observed...", False),
+        (
+            {"observedGeneration": 2, "updatedReplicas": 1},
+            'Waiting for deployment "web" rollout to finish: 1 out of 3 new replicas have been updated...',
+            False,
+        ),
+        (
+            {"observedGeneration": 2, "updatedReplicas": 3, "replicas": 4},
+            'Waiting for deployment "web" rollout to finish: 1 old replicas are pending termination...',
+            False,
+        ),
+        (
+            {"observedGeneration": 2, "updatedReplicas": 3, "replicas": 3, "availableReplicas": 2},
+            'Waiting for deployment "web" rollout to finish: 2 of 3 updated replicas are available...',
+            False,
+        ),
+        (
+            {"observedGeneration": 2, "updatedReplicas": 3, "replicas": 3, "availableReplicas": 3},
+            'deployment "web" successfully rolled out',
+            True,
+        ),
+    ],
+)
+def test_deployment_status_lines(fields: dict[str, Any], line: str, done: bool) -> None:
+    assert status.deployment_status(deployment_status(**fields)) == status.Status(line, done)
+
+
+def test_progress_deadline_is_a_failure() -> None:
+    cond = {"type": "Progressing", "reason": "ProgressDeadlineExceeded"}
+    with pytest.raises(status.RolloutFailed, match=r'^deployment "web" exceeded its progress deadline$'):
+        status.deployment_status(deployment_status(observedGeneration=2, conditions=[cond]))
+
+
+def test_statefulset_partitioned_lines() -> None:
+    sts = {
+        "metadata": {"name": "db", "generation": 1},
+        "spec": {
+            "replicas": 2,
+            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}},
+        },
+        "status": {"observedGeneration": 1, "readyReplicas": 2, "updatedReplicas": 1},
+    }
+    assert status.statefulset_status(sts).message == (
+        "Waiting for partitioned roll out to finish: 1 out of 2 new pods have been updated..."
+    )
+    with pytest.raises(status.RolloutFailed, match="only available for RollingUpdate"):
+        status.daemonset_status({"metadata": {"name": "x"}, "spec": {"updateStrategy": {"type": "OnDelete"}}})
+
+
+# --- CLI parsing and printing ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("words", "kind"),
+    [
+        (["deployment/web"], WorkloadKind.DEPLOYMENT),
+        (["deploy", "web"], WorkloadKind.DEPLOYMENT),
+        (["deployments.apps/web"], WorkloadKind.DEPLOYMENT),
+        (["sts/web"], WorkloadKind.STATEFULSET),
+        (["DaemonSet/web"], WorkloadKind.DAEMONSET),
+        (["ds", "web"], WorkloadKind.DAEMONSET),
+    ],
+)
+def test_kubectl_kind_spellings(words: list[str], kind: WorkloadKind) -> None:
+    assert parse_kind_name(words) == (kind, "web")
+
+
+@pytest.mark.parametrize("words", [["service/web"], ["deployment/"], ["a/b", "c"]])
+def test_bad_resources_are_usage_errors(words: list[str]) -> None:
+    with pytest.raises(UsageError):
+        parse_kind_name(words)
+
+
+def test_durations() -> None:
+    assert parse_duration("1h30m") == 5400 and parse_duration("90s") == 90 and parse_duration("0") == 0
+    with pytest.raises(UsageError):
+        parse_duration("5 minutes")
+
+
+def test_history_table_is_kubectls_tabwriter_output() -> None:
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    revs = [Revision(n, "x", when, cause, "h", {}) for n, cause in [(1, None), (12, "deploy v12")]]
+    assert history_table(revs) == "REVISION  CHANGE-CAUSE\n1         <none>\n12        deploy v12\n"
+
+
+# --- what we add: precondition and audit in the same patch, error mapping -------------------------
+
+
+def test_guarded_patch_adds_the_precondition_and_our_annotations_to_kubectls_ops() -> None:
+    from receiver.k8s.rollout import guarded_patch
+    from receiver.workload import WorkloadRef
+
+    plan = deployments.plan_undo(deployment("app:v3"), HISTORY, 0)
+    ref = WorkloadRef(WorkloadKind.DEPLOYMENT, "shop", "web")
+    ops = guarded_patch(ref, plan, {"rollback-receiver.io/actor": "me"})
+    assert ops[:1] == plan.patch[:1]
+    assert ops[1]["value"] == {**plan.patch[1]["value"], "rollback-receiver.io/actor": "me"}
+    assert ops[2] == {"op": "replace", "path": "/metadata/resourceVersion", "value": "42"}
+
+    sts = {"metadata": {"uid": UID, "resourceVersion": "7"}, "spec": {"template": template("app:v3")}}
+    cr_plan = controllerrevisions.plan_undo(
+        sts, [controller_revision(1, "v1"), controller_revision(2, "app:v3")], 0
+    )
+    body = guarded_patch(WorkloadRef(WorkloadKind.STATEFULSET, "shop", "db"), cr_plan, {"k": "v"})
+    assert body == {**cr_plan.patch, "metadata": {"resourceVersion": "7", "annotations": {"k": "v"}}}
+
+
+def test_an_unpinned_audit_names_the_revision_actually_restored() -> None:
+    from receiver.k8s import audit
+
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    unpinned = audit.audit_annotations(actor="a", at=when, to_revision=0, alert_name="High", fingerprint="f1")
+    pinned = audit.pin_revision(unpinned, 4)
+    assert pinned[audit.ROLLED_BACK_TO] == "4"
+    assert pinned[audit.CHANGE_CAUSE] == "rollback-receiver: High (f1) rolled back to revision 4"
+    already = audit.audit_annotations(actor="a", at=when, to_revision=2)
+    assert audit.pin_revision(already, 4) == already
+
+
+@pytest.mark.parametrize(
+    ("status_code", "kind"),
+    [(409, "Conflict"), (404, "NotFound"), (403, "Forbidden"), (401, "Unauthorized"), (422, "Invalid"),
+     (429, "Transient"), (503, "Transient"), (500, "Transient")],
+)  # fmt: skip
+def test_api_failures_map_to_our_error_tree(status_code: int, kind: str) -> None:
+    from receiver.k8s.client import map_status
+
+    body = '{"kind":"Status","reason":"R","message":"deployments.apps \\"web\\" not found"}'
+    error = map_status(status_code, body, verb="get", target="deployments.apps/web -n shop")
+    assert type(error).__name__ == kind
+    assert error.describe() == 'Error from server (R): deployments.apps "web" not found'

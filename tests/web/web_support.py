@@ -1,0 +1,243 @@
+"""Building the real web app around a real Service, for the aiohttp test client and loopback servers.
+
+The only stand-in is the actuator: the `Actuator` protocol is our own interface, and the recorder
+below implements it to show what the intake handed over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import datetime as dt
+import ipaddress
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from prometheus_client import CollectorRegistry
+
+from receiver.config import load_config
+from receiver.decision_log import DecisionLog
+from receiver.metrics import Metrics
+from receiver.service import Service
+from receiver.web.auth import load_credentials
+from receiver.worker import WorkItem
+
+TOKEN = "s3cret-token-for-tests"
+USER, PASSWORD = "alertmanager", "pa:ss word"
+
+
+class RecordingActuator:
+    """Records each work item; while `gate` is clear it holds every item (to fill the queue)."""
+
+    def __init__(self) -> None:
+        self.items: list[WorkItem] = []
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.configs: list[object] = []
+
+    async def handle(self, item: WorkItem) -> None:
+        await self.gate.wait()
+        self.items.append(item)
+
+    async def apply_config(self, config: object) -> None:
+        self.configs.append(config)
+
+
+BASE_CONFIG: dict[str, Any] = {
+    "server": {"auth": {"bearer_token_file": "token"}, "queue_size": 50, "workers": 1},
+    "namespaces": {"allow": ["shop"]},
+    "routes": [
+        {
+            "name": "critical-and-high",
+            "match": ['rollback="true"', 'severity=~"critical|high"'],
+            "target": {"namespace": "{{ labels.namespace }}", "name": "{{ labels.deployment }}"},
+            "action": "rollback",
+        },
+        {
+            "name": "medium",
+            "match": ['rollback="true"', 'severity="medium"'],
+            "target": {"namespace": "{{ labels.namespace }}", "name": "{{ labels.deployment }}"},
+            "action": "rollback",
+            "confirm_for": "5m",
+        },
+        {"name": "noise", "match": ['severity="info"'], "action": "ignore"},
+    ],
+}
+
+
+def config_dict(**server: Any) -> dict[str, Any]:
+    config = copy.deepcopy(BASE_CONFIG)
+    config["server"].update(server)
+    return config
+
+
+def write_config(directory: Path, config: dict[str, Any]) -> Path:
+    (directory / "token").write_text(TOKEN + "\n")
+    (directory / "password").write_text(PASSWORD + "\n")
+    path = directory / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@dataclass
+class Harness:
+    service: Service
+    actuator: RecordingActuator
+    metrics: Metrics
+    config_path: Path
+
+    def sample(self, name: str, labels: dict[str, str] | None = None) -> float:
+        value = self.metrics.registry.get_sample_value(name, labels or {})
+        return 0.0 if value is None else value
+
+
+def build(
+    config_path: Path,
+    *,
+    kube_ping: Callable[[], Awaitable[None]] | None = None,
+    ssl_context: Any = None,
+) -> Harness:
+    config = load_config(config_path, environ={})
+    metrics = Metrics(CollectorRegistry())
+    decisions = DecisionLog(config.server.decision_log_entries, metrics)
+    actuator = RecordingActuator()
+    service = Service(
+        config,
+        load_credentials(config.server, source=config.source),
+        metrics=metrics,
+        decisions=decisions,
+        actuator=actuator,
+        kube_ping=kube_ping,
+        on_config=actuator.apply_config,
+        ssl_context=ssl_context,
+    )
+    return Harness(service, actuator, metrics, config_path)
+
+
+def alert(
+    name: str = "HighErrorRate",
+    *,
+    severity: str = "high",
+    status: str = "firing",
+    fingerprint: str = "a1b2c3d4e5f60718",
+    starts_at: str = "2026-11-29T09:05:00.123456789Z",
+    rollback: bool = True,
+) -> dict[str, Any]:
+    return {
+        "status": status,
+        "labels": {"alertname": name, "namespace": "shop", "deployment": "ecommerce", "severity": severity},
+        "annotations": {"rollback": "true"} if rollback else {},
+        "startsAt": starts_at,
+        "endsAt": "2026-11-29T09:20:00Z" if status == "resolved" else "0001-01-01T00:00:00Z",
+        "generatorURL": "http://prometheus/graph",
+        "fingerprint": fingerprint,
+    }
+
+
+def payload(*alerts: dict[str, Any], truncated: int = 0) -> dict[str, Any]:
+    return {
+        "version": "4",
+        "groupKey": '{}/{severity=~"critical|high|medium|low"}:{alertname="HighErrorRate"}',
+        "truncatedAlerts": truncated,
+        "status": "firing" if any(a["status"] == "firing" for a in alerts) else "resolved",
+        "receiver": "rollback-receiver",
+        "groupLabels": {"alertname": "HighErrorRate"},
+        "commonLabels": {},
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager:9093",
+        "alerts": list(alerts),
+    }
+
+
+def body(*alerts: dict[str, Any], truncated: int = 0) -> bytes:
+    return json.dumps(payload(*alerts, truncated=truncated)).encode()
+
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+JSON = {"Content-Type": "application/json"}
+HEADERS = {**AUTH, **JSON}
+
+
+@dataclass(frozen=True)
+class Pki:
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+    stranger_cert: Path  # signed by a CA the server does not trust
+    stranger_key: Path
+
+
+def make_pki(directory: Path) -> Pki:
+    """A CA, a serving cert for 127.0.0.1, a client cert from that CA and one from an unknown CA."""
+    now = dt.datetime.now(dt.UTC)
+
+    def key() -> ec.EllipticCurvePrivateKey:
+        return ec.generate_private_key(ec.SECP256R1())
+
+    def name(cn: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    def ca(cn: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+        k = key()
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name(cn))
+            .issuer_name(name(cn))
+            .public_key(k.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(
+                x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+            )
+            .sign(k, hashes.SHA256())
+        )
+        return cert, k
+
+    def leaf(
+        cn: str, issuer: tuple[x509.Certificate, ec.EllipticCurvePrivateKey], usage: x509.ObjectIdentifier
+    ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+        k = key()
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(name(cn))
+            .issuer_name(issuer[0].subject)
+            .public_key(k.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        )
+        if usage == ExtendedKeyUsageOID.SERVER_AUTH:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
+            )
+        return builder.sign(issuer[1], hashes.SHA256()), k
+
+    def write(stem: str, pair: tuple[x509.Certificate, ec.EllipticCurvePrivateKey]) -> tuple[Path, Path]:
+        cert_path, key_path = directory / f"{stem}.crt", directory / f"{stem}.key"
+        cert_path.write_bytes(pair[0].public_bytes(serialization.Encoding.PEM))
+        key_path.write_bytes(
+            pair[1].private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+        return cert_path, key_path
+
+    authority = ca("rollback-receiver test CA")
+    ca_path, _ = write("ca", authority)
+    server = write("server", leaf("127.0.0.1", authority, ExtendedKeyUsageOID.SERVER_AUTH))
+    client = write("client", leaf("alertmanager", authority, ExtendedKeyUsageOID.CLIENT_AUTH))
+    stranger = write("stranger", leaf("alertmanager", ca("someone else"), ExtendedKeyUsageOID.CLIENT_AUTH))
+    return Pki(ca_path, *server, *client, *stranger)
