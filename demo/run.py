@@ -42,9 +42,11 @@ from demo.timeline import Timeline
 from harness.alertmanager import AlertmanagerCluster, get_alerts
 from harness.controlplane import ControlPlane
 from harness.prometheus import Prometheus
+from receiver.config import parse_duration
 
 ALERT = "HighErrorRate"
 THRESHOLD = 0.02
+BASELINE_CEILING = 0.0015  # the good releases' 0.1%, with any bad traffic aged out of the window
 STEP_TIMEOUT = 180.0  # per wait; the whole story takes about two minutes after the stack is up
 NODES = 3
 
@@ -149,18 +151,18 @@ class Demo:
 
         t.note("shortened timings (everything else as in config/):")
         for change in self.rules.changes:
-            t.note(f"  Prometheus rule {change}")
-        t.note(f"  Prometheus scrape and evaluation interval: {self.timings.scrape_interval}")
+            t.note(f"Prometheus rule {change}", 1)
+        t.note(f"Prometheus scrape and evaluation interval: {self.timings.scrape_interval}", 1)
         for change in am_config.changes:
             if "group_" in change:
-                t.note(f"  Alertmanager {change}")
+                t.note(f"Alertmanager {change}", 1)
         for change in self.receiver.config.changes:
             if "confirm_for" in change:
-                t.note(f"  receiver {change}")
+                t.note(f"receiver {change}", 1)
         t.note("adapted for loopback (config/example.yaml otherwise unchanged):")
         for change in self.receiver.config.changes:
             if "confirm_for" not in change:
-                t.note(f"  receiver {change}")
+                t.note(f"receiver {change}", 1)
         t.step(
             "Monitoring stack up on 127.0.0.1",
             "\n".join(
@@ -184,6 +186,12 @@ class Demo:
     def replay(self) -> None:
         t, plane = self.timeline, self.plane
         for number, release in enumerate(incident.SEED_RELEASES, start=1):
+            if release is incident.BAD_RELEASE:
+                baseline = self.wait("a full window of v1.1.0 traffic", self._baseline)
+                t.step(
+                    f"Baseline on {self.exporter.image}: error rate {baseline:.2%}",
+                    f"Prometheus: {self.ratio_query}\n= {baseline:.4f}",
+                )
             evidence = incident.deploy(plane, SHOP, release)
             t.step(f"Deploy {release.image} (revision {number})", evidence)
         t.step(
@@ -193,12 +201,15 @@ class Demo:
 
         ratio = self.wait("the error ratio to rise above 2%", lambda: self._ratio(above=True))
         t.step(
-            f"Error rate rises to {ratio:.1%} (threshold {THRESHOLD:.0%})",
+            f"Error rate crosses {THRESHOLD:.0%}: {ratio:.1%} and rising",
             f"Prometheus: {self.ratio_query}\n= {ratio:.4f}\nexporter sees image {self.exporter.image}",
         )
 
         firing = self.wait(f"Prometheus to fire {ALERT}", self._prometheus_firing)
-        t.step(f"Prometheus fires {ALERT}", json.dumps(firing, indent=2))
+        t.step(
+            f"Prometheus fires {ALERT} (error rate {float(firing['value']):.1%})",
+            json.dumps(firing, indent=2),
+        )
 
         routed = self.wait("Alertmanager to hold the alert", self._alertmanager_alert)
         t.step(
@@ -236,6 +247,12 @@ class Demo:
         t.step(f"{ALERT} resolved; the receiver recorded it", json.dumps(resolved, indent=2))
         self.resolved_seen = True
 
+        baseline = self.wait("the error rate back at its baseline", self._baseline)
+        t.step(
+            f"Error rate back to {baseline:.2%} on {self.exporter.image}",
+            f"Prometheus: {self.ratio_query}\n= {baseline:.4f}",
+        )
+
         t.step("rollback-receiver's metrics", self._metrics_summary())
 
     def wait(self, what: str, probe: Any) -> Any:
@@ -252,6 +269,18 @@ class Demo:
             return None
         value = result[0][1]
         return value if (value > THRESHOLD) == above and value == value else None  # NaN never counts
+
+    def _baseline(self) -> float | None:
+        """The ratio once a whole rule window holds only good traffic (0.1%), else None."""
+        ratio = self._ratio(above=False)
+        if ratio is None or ratio >= BASELINE_CEILING:
+            return None
+        window = parse_duration(self.timings.rule_window) / parse_duration(self.timings.scrape_interval)
+        samples = probes.prometheus_query(
+            self.prometheus.url,
+            f'min(count_over_time(http_requests_total{{job="{DEPLOYMENT}"}}[{self.timings.rule_window}]))',
+        )
+        return ratio if samples and samples[0][1] >= window - 1 else None
 
     def _prometheus_firing(self) -> dict[str, Any] | None:
         for alert in self.prometheus.alerts():
@@ -293,7 +322,9 @@ class Demo:
     def _metrics_summary(self) -> str:
         lines = []
         for line in self.receiver.metrics().splitlines():
-            if line.startswith("rollback_receiver_") and not line.endswith(" 0.0") and "_bucket" not in line:
+            if not line.startswith("rollback_receiver_") or line.endswith(" 0.0"):
+                continue
+            if not any(part in line for part in ("_bucket", "_created")):
                 lines.append(line)
         return "\n".join(lines)
 

@@ -23,14 +23,14 @@ class Timeline:
     clock: Callable[[], datetime] = datetime.now
     out: TextIO = field(default_factory=lambda: sys.stdout)
     entries: list[Entry] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)  # preamble: shortened timings, endpoints
+    notes: list[tuple[int, str]] = field(default_factory=list)  # preamble (level, text): timings, paths
 
     def __post_init__(self) -> None:
         self.started = self.clock()
 
-    def note(self, text: str) -> None:
-        self.notes.append(text)
-        print(f"  {text}", file=self.out, flush=True)
+    def note(self, text: str, level: int = 0) -> None:
+        self.notes.append((level, text))
+        print(f"{'  ' * (level + 1)}{text}", file=self.out, flush=True)
 
     def step(self, step: str, evidence: str = "") -> Entry:
         entry = Entry(self.clock(), step, evidence.rstrip())
@@ -47,7 +47,7 @@ class Timeline:
     def markdown(self, outcome: str) -> str:
         lines = [f"# {self.title}", "", f"Started {self.started:%Y-%m-%d %H:%M:%S %Z}".rstrip(), ""]
         if self.notes:
-            lines += [f"- {note}" for note in self.notes] + [""]
+            lines += [f"{'  ' * level}- {text}" for level, text in self.notes] + [""]
         lines += ["## Timeline", ""]
         for entry in self.entries:
             lines += [f"### {self._stamp(entry)} — {entry.step}", ""]

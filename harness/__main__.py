@@ -36,6 +36,14 @@ def up(workdir: Path) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     seconds = plane.startup_seconds["total"]
+    steps = ", ".join(f"{name} {t:.1f}s" for name, t in plane.startup_seconds.items() if name != "total")
+    rss = plane.rss_bytes()
+    print(f"start-up: {steps}", file=sys.stderr)
+    print(
+        f"memory (RSS): {sum(rss.values()) / 2**20:.0f} MiB total; "
+        + ", ".join(f"{name} {value / 2**20:.0f} MiB" for name, value in rss.items()),
+        file=sys.stderr,
+    )
     print(
         f"control plane up in {seconds:.1f}s at {plane.server}; logs in {workdir / 'logs'}", file=sys.stderr
     )

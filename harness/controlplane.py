@@ -49,6 +49,7 @@ CONTROLLERS = (
 # kube-apiserver does CPU-bound OpenAPI work at start; 60-120 s is normal on 2 cores.
 APISERVER_TIMEOUT = float(os.environ.get("ROLLBACK_RECEIVER_APISERVER_TIMEOUT", "240"))
 COMPONENT_TIMEOUT = 90.0
+PORT_ATTEMPTS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,21 +95,33 @@ class ControlPlane(ClusterAccess):
 
     def start(self) -> ControlPlane:
         """Start every component in order, each checked for readiness; on failure stop what started."""
-        try:
-            self._prepare_files()
-            t0 = time.monotonic()
-            self._timed(ETCD, self._start_etcd)
-            self._timed(KUBE_APISERVER, self.start_apiserver)
-            self._timed(KUBE_CONTROLLER_MANAGER, self._start_controller_manager)
-            self._timed(KUBE_SCHEDULER, self._start_scheduler)
-            self._timed(KWOK, self._start_kwok)
-            self._timed("nodes", self._create_nodes)
-            self.startup_seconds["total"] = time.monotonic() - t0
-            self.save_state()
-        except BaseException:
-            self.stop(keep_logs=True)
-            raise
-        return self
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            try:
+                self._start_components()
+                return self
+            except StartupError as error:
+                self.stop(keep_logs=True)
+                # Free ports are picked before the components bind them; another process can win the race.
+                if "address already in use" not in str(error) or attempt == PORT_ATTEMPTS:
+                    raise
+                self.ports = Ports.allocate()
+                self.server = f"https://127.0.0.1:{self.ports.apiserver}"
+            except BaseException:
+                self.stop(keep_logs=True)
+                raise
+        raise AssertionError("unreachable")
+
+    def _start_components(self) -> None:
+        self._prepare_files()
+        t0 = time.monotonic()
+        self._timed(ETCD, self._start_etcd)
+        self._timed(KUBE_APISERVER, self.start_apiserver)
+        self._timed(KUBE_CONTROLLER_MANAGER, self._start_controller_manager)
+        self._timed(KUBE_SCHEDULER, self._start_scheduler)
+        self._timed(KWOK, self._start_kwok)
+        self._timed("nodes", self._create_nodes)
+        self.startup_seconds["total"] = time.monotonic() - t0
+        self.save_state()
 
     def stop(self, *, keep_logs: bool = True) -> None:
         """Stop every component (reverse order) by PID; remove the data, keep logs unless told not to."""

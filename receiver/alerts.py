@@ -10,6 +10,7 @@ What is required is what every Alertmanager since 0.21 sends; fields added later
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -164,22 +165,30 @@ _GO_ZERO_TIME = datetime(1, 1, 1, tzinfo=UTC)
 def parse_time(value: object, path: str) -> datetime | None:
     """RFC 3339 -> aware UTC datetime (sub-microsecond digits dropped); Go's zero time -> None."""
     text = _string(value, path)
+    try:
+        return _rfc3339(text)
+    except ValueError as exc:
+        raise PayloadError(path, str(exc)) from None
+
+
+@functools.lru_cache(maxsize=4096)  # Alertmanager re-sends the same timestamps with every repeat
+def _rfc3339(text: str) -> datetime | None:
     found = _TIME_RE.fullmatch(text)
     if found is None:
-        raise PayloadError(path, f"not an RFC 3339 timestamp: {_preview(text)}")
+        raise ValueError(f"not an RFC 3339 timestamp: {_preview(text)}")
     year, month, day, hour, minute, second = (int(found.group(i)) for i in range(1, 7))
     micros = int((found.group(7) or "0").ljust(6, "0")[:6])
     tz = UTC
     if not found.group(8):
         hours, minutes = int(found.group(10)), int(found.group(11))
         if hours > 23 or minutes > 59:
-            raise PayloadError(path, f"timezone offset out of range: {text}")
+            raise ValueError(f"timezone offset out of range: {text}")
         offset = timedelta(hours=hours, minutes=minutes)
         tz = timezone(-offset if found.group(9) == "-" else offset)
     try:
         moment = datetime(year, month, day, hour, minute, second, micros, tzinfo=tz).astimezone(UTC)
     except (ValueError, OverflowError) as exc:
-        raise PayloadError(path, f"not a valid time: {text} ({exc})") from None
+        raise ValueError(f"not a valid time: {text} ({exc})") from None
     return None if moment == _GO_ZERO_TIME else moment
 
 
@@ -233,7 +242,10 @@ def _string_map(value: object, path: str, *, null_is_empty: bool = True) -> Mapp
             raise PayloadError(path, "empty key")
         if len(key) > MAX_KEY_CHARS:
             raise PayloadError(path, f"key of {len(key)} characters, at most {MAX_KEY_CHARS} accepted")
-        result[key] = _string(item, f"{path}[{json.dumps(key[:64])}]")
+        if isinstance(item, str) and len(item) <= MAX_VALUE_CHARS:
+            result[key] = item
+        else:  # the path is only built for the error: this loop runs for every label of every alert
+            _string(item, f"{path}[{json.dumps(key[:64])}]")
     return result
 
 

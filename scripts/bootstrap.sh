@@ -22,6 +22,10 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
   [ "$created_policy" = 1 ] && $sudo rm -f "$policy"
+  # On a systemd host the units are still enabled for the next boot; the tests never use them.
+  if [ -d /run/systemd/system ]; then
+    $sudo systemctl disable --now prometheus.service prometheus-alertmanager.service >/dev/null 2>&1 || true
+  fi
 fi
 
 if ! command -v uv >/dev/null 2>&1; then

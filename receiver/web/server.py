@@ -17,7 +17,9 @@ class Listener:
         ssl_context: ssl.SSLContext | None = None,
         shutdown_timeout: float = 5.0,
     ) -> None:
-        self._runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=shutdown_timeout)
+        self._runner = web.AppRunner(
+            app, handle_signals=False, access_log=None, shutdown_timeout=shutdown_timeout
+        )
         self._host = host
         self._port = port
         self._ssl_context = ssl_context

@@ -37,7 +37,7 @@ def route(name: str = "critical", **guards: Any) -> Route:
         matchers=(),
         action=Action.ROLLBACK,
         target=TargetSpec(WorkloadKind.DEPLOYMENT, "{{ labels.namespace }}", "{{ labels.deployment }}"),
-        guards=GuardSettings(verify_timeout=timedelta(seconds=90), **guards),
+        guards=GuardSettings(**{"verify_timeout": timedelta(seconds=90), **guards}),
     )
 
 

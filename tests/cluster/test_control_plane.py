@@ -5,6 +5,9 @@ denies users without grants, namespaces delete, and the apiserver restarts witho
 from __future__ import annotations
 
 import json
+import ssl
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -89,22 +92,25 @@ def test_deployment_rolls_out_and_rollout_undo_restores_the_first_template(
 def test_user_without_grants_is_forbidden_to_patch(control_plane: ClusterAccess, namespace: str) -> None:
     cp = control_plane
     apply(cp, namespace, deployment("api", "registry.example/api:1.0", replicas=1))
-
-    denied = cp.kubectl(
-        "patch",
-        "deployment",
-        "api",
-        "-n",
-        namespace,
-        "-p",
-        '{"spec":{"replicas":2}}',
-        user="alice",
-        check=False,
+    request = urllib.request.Request(
+        f"{cp.server}/apis/apps/v1/namespaces/{namespace}/deployments/api",
+        data=b'{"spec":{"replicas":2}}',
+        method="PATCH",
+        headers={
+            "Authorization": f"Bearer {cp.user_tokens['alice']}",
+            "Content-Type": "application/merge-patch+json",
+        },
     )
 
-    assert denied.returncode != 0
-    assert "(Forbidden)" in denied.stderr  # kubectl's rendering of HTTP 403
-    assert 'cannot patch resource "deployments"' in denied.stderr
+    with pytest.raises(urllib.error.HTTPError) as raised:
+        urllib.request.urlopen(request, context=ssl.create_default_context(cafile=cp.ca_file), timeout=30)
+
+    assert raised.value.code == 403
+    status = json.loads(raised.value.read())
+    assert status["reason"] == "Forbidden"
+    assert 'cannot patch resource "deployments"' in status["message"]
+    denied = cp.kubectl("scale", "deployment/api", "--replicas=2", "-n", namespace, user="alice", check=False)
+    assert "Error from server (Forbidden)" in denied.stderr
     assert cp.kubectl_json("get", "deployment", "api", "-n", namespace)["spec"]["replicas"] == 1
 
 

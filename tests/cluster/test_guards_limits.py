@@ -47,7 +47,7 @@ async def test_no_ping_pong_and_cooldown(control_plane, namespace) -> None:
 
         # After the cooldown (30m by default) the new deploy may be rolled back.
         r.advance(timedelta(minutes=31))
-        await r.handle(r.alert("web", starts_at=r.now() - timedelta(minutes=31)))
+        await r.handle(r.alert("web", starts_at=r.now() - r.offset))
         assert r.image("web") == V1
         assert r.revision("web") > revision
 
@@ -95,45 +95,61 @@ async def test_confirmation_delay_waits_survives_and_is_cancelled_by_resolve(
 
 
 async def test_namespace_and_global_budgets_and_breaker(control_plane, namespace) -> None:
-    limits = Limits(per_namespace=Budget(1, timedelta(hours=1)), global_=Budget(2, timedelta(hours=1)))
+    limits = Limits(per_namespace=Budget(2, timedelta(hours=1)), global_=Budget(3, timedelta(hours=1)))
     async with rig(control_plane, namespace, dataclasses.replace(base_config(namespace), limits=limits)) as r:
-        for name in ("a", "b", "c"):
+        for name in ("a", "b", "c", "d"):
             r.deploy(name)
-        await r.handle(r.alert("a"))
-        assert_rolled_back(r, "a")
-        await r.handle(r.alert("b"))
-        assert_stopped(r, "b", "skip", "budget_namespace")
+
+        def alert(name: str):  # the alert started just after the deploy, whatever the injected clock says
+            return r.alert(name, starts_at=r.now() - r.offset)
+
+        for name in ("a", "b"):
+            await r.handle(alert(name))
+            assert_rolled_back(r, name)
+        await r.handle(alert("c"))
+        assert_stopped(r, "c", "skip", "budget_namespace")
         assert r.metric("rollback_receiver_budget_remaining", {"scope": f"namespace:{namespace}"}) == 0
 
-        # Another namespace's rollback (recorded in the shared ledger) uses the last global slot.
-        other = Claim(
-            "x|Deployment/other/x",
-            "x",
-            "Other",
-            "other",
-            "deployment/x -n other",
-            r.now(),
-            "replica-b",
-            patched_at=r.now(),
-        )
-        await r.act.store.update(lambda s: (ledger.add_claim(s, other),) * 2, now=r.now())
+        # An hour later the window has moved on; two rollbacks elsewhere (in the shared ledger) leave one
+        # global slot, which c takes; d then finds the global budget exhausted.
         r.advance(timedelta(minutes=61))
-        await r.handle(r.alert("b", starts_at=r.now() - timedelta(minutes=61)))
-        assert_rolled_back(r, "b")
-        await r.handle(r.alert("c", starts_at=r.now() - timedelta(minutes=61)))
-        assert_stopped(r, "c", "skip", "budget_global")
+        elsewhere = [
+            Claim(
+                f"x{i}|Deployment/other/x{i}",
+                f"x{i}",
+                "Other",
+                "other",
+                f"deployment/x{i} -n other",
+                r.now(),
+                "replica-b",
+                patched_at=r.now(),
+                outcome=Outcome.SUCCEEDED,
+            )
+            for i in range(2)
+        ]
+
+        def add_elsewhere(state):
+            for claim in elsewhere:
+                state = ledger.add_claim(state, claim)
+            return state, state
+
+        await r.act.store.update(add_elsewhere, now=r.now())
+        await r.handle(alert("c"))
+        assert_rolled_back(r, "c")
+        await r.handle(alert("d"))
+        assert_stopped(r, "d", "skip", "budget_global")
         # Exhausting the global budget opens the breaker, and it stays open after the window.
         assert (await r.state()).breaker.open
         assert r.metric("rollback_receiver_circuit_breaker_open") == 1
         r.advance(timedelta(minutes=61))
-        await r.handle(r.alert("c", starts_at=r.now() - timedelta(minutes=122)))
-        assert_stopped(r, "c", "skip", "breaker_open")
+        await r.handle(alert("d"))
+        assert_stopped(r, "d", "skip", "breaker_open")
 
         summary = await r.act.reset_breaker("alice")
         assert summary["was_open"] is True and summary["reset_by"] == "alice"
         assert r.metric("rollback_receiver_circuit_breaker_open") == 0
-        await r.handle(r.alert("c", starts_at=r.now() - timedelta(minutes=122)))
-        assert_rolled_back(r, "c")
+        await r.handle(alert("d"))
+        assert_rolled_back(r, "d")
 
 
 async def test_failed_rollbacks_open_the_breaker(control_plane, namespace) -> None:

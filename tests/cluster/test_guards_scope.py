@@ -12,7 +12,7 @@ from receiver.workload import WorkloadKind
 
 
 def assert_rolled_back(r: Rig, name: str, to: str = V1) -> None:
-    assert r.image(name) == to
+    assert r.image(name) == to, r.decisions.recent(1)[0]
     reasons = r.event_reasons(name)
     assert "RollbackTriggered" in reasons and "RollbackSucceeded" in reasons, reasons
     assert r.counted("rollback", "eligible") >= 1

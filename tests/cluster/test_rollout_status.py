@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -50,7 +51,7 @@ async def test_a_template_that_never_becomes_ready_exceeds_its_progress_deadline
     assert (outcome.result, outcome.message) == ("failed", 'deployment "web" exceeded its progress deadline')
     # the CLI ends like kubectl: the same error and exit code
     theirs = control_plane.kubectl("rollout", "status", "deployment/web", "-n", namespace, check=False)
-    ours = run_cli(control_plane, "status", "deployment/web", "-n", namespace)
+    ours = await asyncio.to_thread(run_cli, control_plane, "status", "deployment/web", "-n", namespace)
     assert (ours[0], ours[2]) == (theirs.returncode, theirs.stderr) == (1, outcome_error(outcome.message))
 
 
@@ -58,7 +59,7 @@ def outcome_error(message: str) -> str:
     return f"error: {message}\n"
 
 
-async def test_a_stuck_rollout_times_out(control_plane: Any, namespace: str) -> None:
+def test_a_stuck_rollout_times_out(control_plane: Any, namespace: str) -> None:
     releases(control_plane, namespace, count=1)
     control_plane.kubectl(
         "patch", "deployment/web", "-n", namespace, "--type=merge", "-p", json.dumps(UNSCHEDULABLE)

@@ -135,7 +135,12 @@ def test_example_expresses_the_seed_decision_matrix(
 def test_example_critical_is_immediate_and_scoped_to_shop(example: Config) -> None:
     critical = Alert(
         status=AlertStatus.FIRING,
-        labels={"alertname": "ServiceDown", "severity": "critical", "namespace": "shop", "deployment": "ecommerce"},
+        labels={
+            "alertname": "ServiceDown",
+            "severity": "critical",
+            "namespace": "shop",
+            "deployment": "ecommerce",
+        },
         annotations={"rollback": "true"},
         starts_at=datetime(2026, 11, 29, 9, 5, tzinfo=UTC),
         ends_at=None,

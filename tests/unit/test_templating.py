@@ -70,5 +70,8 @@ def test_bad_templates(text: str) -> None:
 
 def test_fields_lists_what_a_template_reads() -> None:
     template = parse_template("{{ labels.namespace }}-{{ annotations.x }}")
-    assert [(f.source, f.key) for f in template.fields] == [(Source.LABELS, "namespace"), (Source.ANNOTATIONS, "x")]
+    assert [(f.source, f.key) for f in template.fields] == [
+        (Source.LABELS, "namespace"),
+        (Source.ANNOTATIONS, "x"),
+    ]
     assert parse_template("plain").fields == ()

@@ -7,17 +7,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from receiver.alerts import Alert, AlertStatus
 from receiver.config import parse_config
 from receiver.dedupe import SeenSet
 from receiver.metrics import Metrics
 from receiver.worker import WorkItem, WorkQueue
-from prometheus_client import CollectorRegistry
 
-ROUTE = parse_config(
-    "routes: [{name: r, action: notify}]", source=Path("t.yaml"), environ={}
-).routes[0]
+ROUTE = parse_config("routes: [{name: r, action: notify}]", source=Path("t.yaml"), environ={}).routes[0]
 
 
 def item(n: int) -> WorkItem:

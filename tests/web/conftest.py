@@ -1,14 +1,14 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from web_support import Harness, build, config_dict, write_config
 
 from receiver.web.app import create_app
-from web_support import Harness, build, config_dict, write_config
 
 Client = TestClient[Any, Any]
 MakeClient = Callable[..., Awaitable[tuple[Client, Harness]]]
@@ -19,7 +19,9 @@ async def make_client(tmp_path: Path, aiohttp_client: Any) -> AsyncIterator[Make
     """make_client(**server_settings) -> (client, harness) for a started service with that config."""
     started: list[Harness] = []
 
-    async def make(*, config: dict[str, Any] | None = None, start: bool = True, **server: Any) -> tuple[Client, Harness]:
+    async def make(
+        *, config: dict[str, Any] | None = None, start: bool = True, **server: Any
+    ) -> tuple[Client, Harness]:
         path = write_config(tmp_path, config or config_dict(**server))
         harness = build(path)
         if start:

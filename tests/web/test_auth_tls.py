@@ -10,13 +10,25 @@ from typing import Any
 
 import aiohttp
 import pytest
-
 from conftest import MakeClient
+from web_support import (
+    AUTH,
+    JSON,
+    PASSWORD,
+    TOKEN,
+    USER,
+    alert,
+    body,
+    build,
+    config_dict,
+    make_pki,
+    write_config,
+)
+
 from receiver.config import load_config
 from receiver.web.app import create_app
 from receiver.web.server import Listener
 from receiver.web.tls import server_context
-from web_support import AUTH, JSON, PASSWORD, TOKEN, USER, alert, body, build, config_dict, make_pki, write_config
 
 
 def basic(user: str, password: str) -> dict[str, str]:
@@ -24,7 +36,9 @@ def basic(user: str, password: str) -> dict[str, str]:
 
 
 BEARER_ONLY = config_dict()
-BOTH = config_dict(auth={"bearer_token_file": "token", "basic_auth": {"username": USER, "password_file": "password"}})
+BOTH = config_dict(
+    auth={"bearer_token_file": "token", "basic_auth": {"username": USER, "password_file": "password"}}
+)
 
 
 @pytest.mark.parametrize(
@@ -75,10 +89,14 @@ async def test_which_endpoints_need_credentials(make_client: MakeClient) -> None
     assert (await client.get("/api/v1/decisions", headers=AUTH)).status == 200
 
 
-async def test_secrets_never_reach_the_logs(make_client: MakeClient, caplog: pytest.LogCaptureFixture) -> None:
+async def test_secrets_never_reach_the_logs(
+    make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
     client, _ = await make_client(config=BOTH)
     caplog.set_level("DEBUG")
-    await client.post("/webhook", data=body(alert()), headers={**JSON, "Authorization": "Bearer guessed-secret"})
+    await client.post(
+        "/webhook", data=body(alert()), headers={**JSON, "Authorization": "Bearer guessed-secret"}
+    )
     await client.post("/webhook", data=body(alert()), headers={**JSON, **AUTH})
     logged = caplog.text + repr([r.__dict__ for r in caplog.records])
     assert "guessed-secret" not in logged and TOKEN not in logged
@@ -89,7 +107,12 @@ async def test_secrets_never_reach_the_logs(make_client: MakeClient, caplog: pyt
 async def mtls_server(tmp_path: Path) -> AsyncIterator[tuple[str, Any]]:
     pki = make_pki(tmp_path)
     config = config_dict(
-        auth={}, tls={"cert_file": str(pki.server_cert), "key_file": str(pki.server_key), "client_ca_file": str(pki.ca)}
+        auth={},
+        tls={
+            "cert_file": str(pki.server_cert),
+            "key_file": str(pki.server_key),
+            "client_ca_file": str(pki.ca),
+        },
     )
     path = write_config(tmp_path, config)
     loaded = load_config(path, environ={})

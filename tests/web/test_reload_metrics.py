@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
-
 from conftest import Client, MakeClient
 from web_support import AUTH, HEADERS, Harness, alert, body, config_dict
 
@@ -30,7 +29,9 @@ async def test_good_reload_applies_routes(client_and_harness: tuple[Client, Harn
     assert [r.name for r in harness.service.config.routes][-1] == "disk"
     assert harness.actuator.configs[-1] is harness.service.config  # the actuator got the new config too
     assert harness.sample(RELOAD_TS) >= first_success
-    answer = await (await client.post("/webhook", data=body(alert("DiskFull", rollback=False)), headers=HEADERS)).json()
+    answer = await (
+        await client.post("/webhook", data=body(alert("DiskFull", rollback=False)), headers=HEADERS)
+    ).json()
     assert answer["alerts"][0]["route"] == "disk"
 
 
@@ -72,7 +73,9 @@ async def test_unreadable_token_file_is_a_rejected_reload(client_and_harness: tu
     status, answer = await reload(client)
     assert status == 400
     assert "server.auth.bearer_token_file: cannot read" in answer["problems"][0]
-    assert (await client.post("/webhook", data=body(alert()), headers=HEADERS)).status == 200  # old token kept
+    assert (
+        await client.post("/webhook", data=body(alert()), headers=HEADERS)
+    ).status == 200  # old token kept
 
 
 async def test_metrics_endpoint_and_values(make_client: MakeClient) -> None:

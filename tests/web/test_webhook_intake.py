@@ -18,7 +18,7 @@ async def post(client: Client, data: bytes, headers: dict[str, str] = HEADERS) -
 
 
 async def drained(harness: Harness, count: int) -> None:
-    while len(harness.actuator.items) < count:
+    while len(harness.actuator.items) < count:  # noqa: ASYNC110 - yield until the workers caught up
         await asyncio.sleep(0)
 
 
@@ -42,10 +42,19 @@ async def test_each_alert_is_routed_and_queued_on_its_own(client_and_harness: tu
     ]
     await drained(harness, 2)
     item = harness.actuator.items[0]
-    assert (item.route.name, item.receiver, item.source) == ("critical-and-high", "rollback-receiver", "webhook")
+    assert (item.route.name, item.receiver, item.source) == (
+        "critical-and-high",
+        "rollback-receiver",
+        "webhook",
+    )
     assert item.alert.labels["deployment"] == "ecommerce"
-    assert harness.sample("rollback_receiver_decisions_total", {"decision": "skip", "reason": "no_route"}) == 1
-    assert harness.sample("rollback_receiver_decisions_total", {"decision": "skip", "reason": "route_ignore"}) == 1
+    assert (
+        harness.sample("rollback_receiver_decisions_total", {"decision": "skip", "reason": "no_route"}) == 1
+    )
+    assert (
+        harness.sample("rollback_receiver_decisions_total", {"decision": "skip", "reason": "route_ignore"})
+        == 1
+    )
     assert harness.sample("rollback_receiver_alerts_received_total", {"status": "firing"}) == 4
 
 
@@ -81,7 +90,9 @@ async def test_a_resolved_alert_in_a_firing_group_is_handled_as_resolved(
     assert statuses == {"HighErrorRate": "resolved", "Other": "firing"}
 
 
-async def test_truncated_payload_is_still_queued_for_the_guards(client_and_harness: tuple[Client, Harness]) -> None:
+async def test_truncated_payload_is_still_queued_for_the_guards(
+    client_and_harness: tuple[Client, Harness],
+) -> None:
     client, harness = client_and_harness
     assert (await post(client, body(alert(), truncated=2)))[0] == 200
     await drained(harness, 1)
@@ -98,13 +109,25 @@ async def test_queue_full_answers_503_and_the_retry_is_not_deduplicated(make_cli
     status, answer = await post(client, body(*alerts))
     assert status == 503
     assert answer["status"] == "queue_full"
-    assert [a["outcome"] for a in answer["alerts"]] == ["duplicate", "queued", "queued", "not_queued", "not_queued"]
+    assert [a["outcome"] for a in answer["alerts"]] == [
+        "duplicate",
+        "queued",
+        "queued",
+        "not_queued",
+        "not_queued",
+    ]
     harness.actuator.gate.set()
     await drained(harness, 3)
     # Alertmanager retries the same payload: what was queued is deduplicated, the rest goes through.
     status, answer = await post(client, body(*alerts))
     assert status == 200
-    assert [a["outcome"] for a in answer["alerts"]] == ["duplicate", "duplicate", "duplicate", "queued", "queued"]
+    assert [a["outcome"] for a in answer["alerts"]] == [
+        "duplicate",
+        "duplicate",
+        "duplicate",
+        "queued",
+        "queued",
+    ]
     await drained(harness, 5)
     assert sorted(i.alert.name for i in harness.actuator.items) == [f"A{n}" for n in range(5)]
     assert harness.sample("rollback_receiver_webhook_requests_total", {"code": "503"}) == 1
@@ -136,7 +159,13 @@ async def test_status_codes(make_client: MakeClient) -> None:
         ("PUT", WEBHOOK, body(alert()), HEADERS, 405),
         ("POST", WEBHOOK, body(alert()), {**AUTH, "Content-Type": "text/plain"}, 415),
         ("POST", WEBHOOK, body(alert()), AUTH, 415),
-        ("POST", WEBHOOK, body(alert()), {**HEADERS, "Content-Type": "application/json; charset=latin-1"}, 415),
+        (
+            "POST",
+            WEBHOOK,
+            body(alert()),
+            {**HEADERS, "Content-Type": "application/json; charset=latin-1"},
+            415,
+        ),
         ("POST", WEBHOOK, b"{" * 5000, HEADERS, 413),
         ("POST", WEBHOOK, body(*[alert(fingerprint=f"{n:016x}") for n in range(3)]), HEADERS, 413),
         ("POST", WEBHOOK, b"{}", HEADERS, 400),
@@ -166,12 +195,16 @@ async def test_chunked_body_over_the_limit_is_413(make_client: MakeClient) -> No
 
 
 async def test_probes_and_decisions(client_and_harness: tuple[Client, Harness]) -> None:
-    client, harness = client_and_harness
+    client, _ = client_and_harness
     response = await client.get("/healthz")
     assert (response.status, await response.json()) == (200, {"status": "ok"})
     response = await client.get("/readyz")
     assert response.status == 503  # this service was built without a cluster connection
-    assert (await response.json())["checks"] == {"config": "ok", "worker": "ok", "kubernetes": "not connected"}
+    assert (await response.json())["checks"] == {
+        "config": "ok",
+        "worker": "ok",
+        "kubernetes": "not connected",
+    }
 
     await post(client, body(alert("DiskFull", rollback=False)))
     await post(client, body(alert("Chatter", severity="info", fingerprint="d1b2c3d4e5f60718")))

@@ -1,0 +1,103 @@
+"""`WorkloadFacts` from a snapshot: what the guards decide on, and what must not change before the patch."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from receiver.k8s import audit, controllerrevisions, deployments
+from receiver.k8s.snapshots import Snapshot, revisions_of
+from receiver.k8s.timestamps import parse_time
+from receiver.workload import WorkloadFacts, WorkloadKind
+
+
+def facts_from(snap: Snapshot) -> WorkloadFacts:
+    meta = snap.workload["metadata"]
+    current, since = _current(snap)
+    return WorkloadFacts(
+        ref=snap.ref,
+        uid=str(meta.get("uid", "")),
+        resource_version=str(meta.get("resourceVersion", "")),
+        generation=int(meta.get("generation") or 0),
+        labels=dict(meta.get("labels") or {}),
+        annotations=dict(meta.get("annotations") or {}),
+        owner_kinds=tuple(str(o.get("kind", "")) for o in meta.get("ownerReferences") or ()),
+        paused=bool(snap.workload.get("spec", {}).get("paused")),
+        current_revision=current,
+        current_revision_since=since,
+        revisions=revisions_of(snap),
+    )
+
+
+def _current(snap: Snapshot) -> tuple[int | None, datetime | None]:
+    if snap.ref.kind is WorkloadKind.DEPLOYMENT:
+        rs = deployments.find_new_replica_set(snap.workload, snap.history)
+        if rs is None:
+            return deployments.current_revision(snap.workload, snap.history), None
+        return deployments.revision_number(rs), replica_set_went_live(snap.workload, rs)
+    cr = controllerrevisions.current_revision(snap.workload, snap.history)
+    if cr is None:
+        return None, None
+    return controllerrevisions.revision_number(cr), controller_revision_went_live(cr)
+
+
+def replica_set_went_live(deployment: dict[str, object], rs: dict[str, object]) -> datetime | None:
+    """When the rollout to this RS's template last started.
+
+    A fresh RS went live when it was created. An RS that a rollback re-used (it carries
+    `revision-history`) is older than its rollout, so we take the most recent of: its creation, our
+    `rolled-back-at` stamp (copied from the Deployment by the controller), and the Deployment's
+    Progressing condition `lastUpdateTime` when that condition names this RS (it is reset by every
+    rollout: "ReplicaSet "x" is progressing." / "... has successfully progressed."). The last one can
+    be later than the actual start (up to the rollout's duration), which errs towards "recent".
+    """
+    meta = rs.get("metadata")
+    assert isinstance(meta, dict)
+    created = parse_time(meta.get("creationTimestamp"))
+    annotations = meta.get("annotations") or {}
+    if deployments.REVISION_HISTORY not in annotations:
+        return created
+    candidates = [created, parse_time(annotations.get(audit.ROLLED_BACK_AT))]
+    status = deployment.get("status")
+    conditions = status.get("conditions") if isinstance(status, dict) else None
+    for cond in conditions or ():
+        if cond.get("type") == "Progressing" and f'"{meta.get("name")}"' in str(cond.get("message", "")):
+            candidates.append(parse_time(cond.get("lastUpdateTime")))
+    known = [c for c in candidates if c is not None]
+    return max(known) if known else None
+
+
+def controller_revision_went_live(cr: dict[str, object]) -> datetime | None:
+    """When this ControllerRevision last became current.
+
+    A ControllerRevision's `data` is immutable; the controller only creates it or bumps its `revision`
+    when a rollback re-uses it. Both are writes by the controller, so the newest managedFields time is
+    when it (re)went live. Falls back to the creation time.
+    """
+    meta = cr.get("metadata")
+    assert isinstance(meta, dict)
+    times = [parse_time(meta.get("creationTimestamp"))]
+    times += [parse_time(entry.get("time")) for entry in meta.get("managedFields") or ()]
+    known = [t for t in times if t is not None]
+    return max(known) if known else None
+
+
+def changes_since(decided: WorkloadFacts, now: WorkloadFacts) -> str | None:
+    """What changed since the decision that the decision depended on; None when nothing did.
+
+    Status-only writes (the controller reporting progress) bump resourceVersion but change none of
+    these, so they do not invalidate a decision.
+    """
+    if now.uid != decided.uid:
+        return "it was deleted and re-created"
+    if now.generation != decided.generation:
+        return f"its spec changed (generation {decided.generation} -> {now.generation})"
+    if dict(now.annotations) != dict(decided.annotations):
+        changed = sorted(set(now.annotations.items()) ^ set(decided.annotations.items()))
+        return f"its annotations changed ({', '.join(sorted({k for k, _ in changed}))})"
+    if dict(now.labels) != dict(decided.labels):
+        return "its labels changed"
+    if now.current_revision != decided.current_revision:
+        return f"its live revision changed ({decided.current_revision} -> {now.current_revision})"
+    if [(r.number, r.object_name) for r in now.revisions] != [(r.number, r.object_name) for r in decided.revisions]:
+        return "its revision history changed"
+    return None

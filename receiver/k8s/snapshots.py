@@ -1,0 +1,85 @@
+"""One consistent read of a workload and the history objects it controls (GET + LIST, like kubectl)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from receiver.k8s import audit, controllerrevisions, deployments, resources, templates
+from receiver.k8s.client import Json, KubeClient
+from receiver.k8s.timestamps import parse_time
+from receiver.workload import Revision, WorkloadKind, WorkloadRef
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A workload and the history objects it controls, as read in one pass."""
+
+    ref: WorkloadRef
+    workload: Json
+    history: tuple[Json, ...]  # owned ReplicaSets in kubectl's order, or owned ControllerRevisions
+
+
+async def list_all(kube: KubeClient, path: str, *, selector: str, what: str) -> list[Json]:
+    """LIST following `continue` tokens, like kubectl's FollowContinue."""
+    items: list[Json] = []
+    token = ""
+    while True:
+        query = {"labelSelector": selector, "limit": "500"}
+        if token:
+            query["continue"] = token
+        page = await kube.request("list", path, query=query, what=what)
+        items.extend(page.get("items") or ())
+        token = str((page.get("metadata") or {}).get("continue") or "")
+        if not token:
+            return items
+
+
+async def snapshot(kube: KubeClient, ref: WorkloadRef) -> Snapshot:
+    workload = await kube.request("get", resources.workload_path(ref), what=resources.describe(ref))
+    selector = resources.selector_string(workload.get("spec", {}).get("selector"))
+    if ref.kind is WorkloadKind.DEPLOYMENT:
+        replica_sets = await list_all(
+            kube,
+            resources.collection_path("replicasets", ref.namespace),
+            selector=selector,
+            what=f"replicasets.apps -n {ref.namespace}",
+        )
+        return Snapshot(ref, workload, tuple(deployments.kubectl_order(workload, replica_sets)))
+    revisions = await list_all(
+        kube,
+        resources.collection_path("controllerrevisions", ref.namespace),
+        selector=selector,
+        what=f"controllerrevisions.apps -n {ref.namespace}",
+    )
+    return Snapshot(ref, workload, tuple(controllerrevisions.owned(workload, revisions)))
+
+
+def revisions_of(snap: Snapshot) -> tuple[Revision, ...]:
+    """The history as `Revision`s, ascending by number (kubectl skips unparseable revision annotations)."""
+    result: list[Revision] = []
+    for obj in snap.history:
+        meta = obj.get("metadata", {})
+        annotations = dict(meta.get("annotations") or {})
+        labels = meta.get("labels") or {}
+        if snap.ref.kind is WorkloadKind.DEPLOYMENT:
+            number = deployments.revision_number(obj)
+            template_hash = labels.get(templates.POD_TEMPLATE_HASH, "")
+        else:
+            number = controllerrevisions.revision_number(obj)
+            template_hash = (
+                labels.get(templates.CONTROLLER_REVISION_HASH) or str(meta.get("name", "")).rpartition("-")[2]
+            )
+        created = parse_time(meta.get("creationTimestamp"))
+        if number is None or created is None:
+            continue
+        result.append(
+            Revision(
+                number=number,
+                object_name=str(meta.get("name", "")),
+                created_at=created,
+                change_cause=annotations.get(audit.CHANGE_CAUSE),
+                template_hash=str(template_hash),
+                annotations=annotations,
+            )
+        )
+    return tuple(sorted(result, key=lambda r: (r.number, r.created_at)))
