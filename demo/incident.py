@@ -174,7 +174,14 @@ def workload_events(cluster: Kubectl, namespace: str, name: str = DEPLOYMENT) ->
         ).stdout
     )
     items: list[dict[str, Any]] = listing.get("items") or []
-    return sorted(items, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
+    # Timestamps have one-second resolution; the resourceVersion orders events written in the same second.
+    return sorted(
+        items,
+        key=lambda e: (
+            e.get("lastTimestamp") or e.get("eventTime") or "",
+            int(e["metadata"]["resourceVersion"]),
+        ),
+    )
 
 
 def receiver_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:

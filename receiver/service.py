@@ -28,6 +28,7 @@ from receiver.decision_log import DecisionLog
 from receiver.dedupe import SeenSet
 from receiver.intake import Intake
 from receiver.metrics import Metrics
+from receiver.web import admin
 from receiver.web.app import create_app
 from receiver.web.auth import Credentials, load_credentials
 from receiver.web.server import Listener
@@ -225,8 +226,10 @@ async def serve(options: ServeOptions) -> int:
         on_config=actuator.apply_config,
         ssl_context=ssl_context,
     )
+    app = create_app(service)
+    admin.install(app, actuator)  # breaker status/reset, with the webhook's credentials
     listener = Listener(
-        create_app(service),
+        app,
         host=config.server.listen_host,
         port=config.server.listen_port,
         ssl_context=ssl_context,

@@ -206,7 +206,7 @@ def run_undo(args: argparse.Namespace) -> int:
             ref,
             to_revision=args.to_revision,
             dry_run=args.dry_run == "server",
-            expect_resource_version=facts.resource_version,
+            decided_on=facts,
             audit=audit.audit_annotations(
                 actor=kube.identity,
                 at=datetime.now(UTC),

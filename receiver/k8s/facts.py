@@ -89,15 +89,21 @@ def changes_since(decided: WorkloadFacts, now: WorkloadFacts) -> str | None:
     """
     if now.uid != decided.uid:
         return "it was deleted and re-created"
-    if now.generation != decided.generation:
-        return f"its spec changed (generation {decided.generation} -> {now.generation})"
     if dict(now.annotations) != dict(decided.annotations):
         changed = sorted(set(now.annotations.items()) ^ set(decided.annotations.items()))
         return f"its annotations changed ({', '.join(sorted({k for k, _ in changed}))})"
     if dict(now.labels) != dict(decided.labels):
         return "its labels changed"
+    if now.generation != decided.generation:  # after annotations: a Deployment bumps it for those too
+        return f"its spec changed (generation {decided.generation} -> {now.generation})"
     if now.current_revision != decided.current_revision:
         return f"its live revision changed ({decided.current_revision} -> {now.current_revision})"
-    if [(r.number, r.object_name) for r in now.revisions] != [(r.number, r.object_name) for r in decided.revisions]:
+    if [(r.number, r.object_name) for r in now.revisions] != [
+        (r.number, r.object_name) for r in decided.revisions
+    ]:
         return "its revision history changed"
     return None
+
+
+def _history(facts: WorkloadFacts) -> list[tuple[int, str]]:
+    return [(r.number, r.object_name) for r in facts.revisions]

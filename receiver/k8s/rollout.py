@@ -2,8 +2,8 @@
 
 The REST sequence is kubectl's (GET the workload, LIST its ReplicaSets / ControllerRevisions, one PATCH),
 plus what kubectl lacks: the patch carries the `resourceVersion` it was computed from, so it applies
-atomically to exactly the state we decided on (409 Conflict otherwise), and our audit annotations ride in
-the same patch.
+atomically to exactly the state we read (409 Conflict otherwise); the decision's facts are re-checked
+against that state; and our audit annotations ride in the same patch.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from typing import Any
 from receiver.k8s import audit, controllerrevisions, deployments, resources
 from receiver.k8s.client import FIELD_MANAGER, Json, KubeClient
 from receiver.k8s.errors import Conflict
+from receiver.k8s.facts import changes_since, facts_from
 from receiver.k8s.results import UndoPlan, UndoResult
 from receiver.k8s.snapshots import Snapshot, list_all, revisions_of, snapshot
-from receiver.workload import Revision, WorkloadKind, WorkloadRef
+from receiver.workload import Revision, WorkloadFacts, WorkloadKind, WorkloadRef
 
 __all__ = ["Snapshot", "guarded_patch", "history", "list_all", "plan", "revisions_of", "snapshot", "undo"]
 
@@ -64,6 +65,9 @@ def _with_revisions(audit_map: Mapping[str, str], undo_plan: UndoPlan) -> dict[s
     return result
 
 
+_ATTEMPTS_AFTER_STATUS_WRITES = 3  # server 409s tolerated when a re-read shows nothing that matters changed
+
+
 async def undo(
     kube: KubeClient,
     ref: WorkloadRef,
@@ -72,25 +76,54 @@ async def undo(
     dry_run: bool = False,
     expect_resource_version: str | None = None,
     audit: Mapping[str, str] | None = None,
+    decided_on: WorkloadFacts | None = None,
 ) -> UndoResult:
     """`kubectl rollout undo`, atomically.
 
     Raises `UndoRefused` (kubectl's message) for paused / no history / unknown revision; returns a skipped
-    result when the template already matches; raises `Conflict` when the workload is no longer at
-    `expect_resource_version` (or changed between our read and the patch, or its history no longer leads
-    to the revision named in `audit`). `dry_run` sends the same patch with `dryRun=All`.
+    result when the template already matches. The patch carries the resourceVersion it was computed from,
+    so it never applies to a state we did not read. Raises `Conflict` when:
+    - `expect_resource_version` is given and the workload is no longer at exactly that version;
+    - `decided_on` (the facts of the decision) is given and something the decision depended on changed:
+      spec, annotations, labels, live revision or history. Status-only writes by the controller do not
+      count: if one lands between our read and our patch, we re-read, re-check and patch again;
+    - the history no longer leads to the revision pinned in `audit` (`rolled-back-to`).
+    `dry_run` sends the same patch with `dryRun=All`.
     """
-    snap = await snapshot(kube, ref)
-    undo_plan = plan(snap, to_revision)
-    if expect_resource_version is not None and undo_plan.resource_version != expect_resource_version:
+    for attempt in range(1, _ATTEMPTS_AFTER_STATUS_WRITES + 1):
+        snap = await snapshot(kube, ref)
+        _check_preconditions(snap, expect_resource_version, decided_on)
+        try:
+            return await _undo_once(kube, snap, to_revision=to_revision, dry_run=dry_run, audit_map=audit)
+        except Conflict:
+            if decided_on is None or attempt == _ATTEMPTS_AFTER_STATUS_WRITES:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _check_preconditions(snap: Snapshot, expect_rv: str | None, decided_on: WorkloadFacts | None) -> None:
+    ref = snap.ref
+    current_rv = str(snap.workload["metadata"].get("resourceVersion", ""))
+    reason = None
+    if expect_rv is not None and current_rv != expect_rv:
+        reason = f"resourceVersion {expect_rv} -> {current_rv}"
+    elif decided_on is not None:
+        reason = changes_since(decided_on, facts_from(snap))
+    if reason is not None:
         raise Conflict(
-            f"{resources.describe(ref)} changed since the decision "
-            f"(resourceVersion {expect_resource_version} -> {undo_plan.resource_version})",
+            f"{resources.describe(ref)} changed since the decision: {reason}",
             status=409,
             reason="Conflict",
             verb="patch",
             target=resources.describe(ref),
         )
+
+
+async def _undo_once(
+    kube: KubeClient, snap: Snapshot, *, to_revision: int, dry_run: bool, audit_map: Mapping[str, str] | None
+) -> UndoResult:
+    ref = snap.ref
+    undo_plan = plan(snap, to_revision)
     if undo_plan.skipped_message is not None:
         return UndoResult(
             ref=ref,
@@ -100,7 +133,7 @@ async def undo(
             from_revision=undo_plan.from_revision,
             dry_run=dry_run,
         )
-    annotations = _with_revisions(audit, undo_plan) if audit is not None else {}
+    annotations = _with_revisions(audit_map, undo_plan) if audit_map is not None else {}
     query = {"fieldManager": FIELD_MANAGER}
     if dry_run:
         query["dryRun"] = "All"
@@ -111,7 +144,6 @@ async def undo(
         body=guarded_patch(ref, undo_plan, annotations),
         content_type=undo_plan.content_type,
         what=resources.describe(ref),
-        deadline=None,
     )
     return UndoResult(
         ref=ref,

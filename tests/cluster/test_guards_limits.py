@@ -224,3 +224,88 @@ def _json(image: str, node_selector: dict[str, str]) -> str:
     doc["spec"]["template"]["spec"]["nodeSelector"] = node_selector
     doc["spec"]["progressDeadlineSeconds"] = 600
     return json.dumps(doc)
+
+
+async def test_breaker_reset_over_http_needs_the_webhook_credentials(
+    control_plane, namespace, aiohttp_client
+) -> None:
+    from types import SimpleNamespace
+
+    from aiohttp import web
+
+    from receiver.web import admin
+    from receiver.web.app import BACKEND
+    from receiver.web.auth import Credentials
+
+    async with rig(control_plane, namespace) as r:
+        await r.act.store.update(
+            lambda s: (ledger.open_breaker(s, "3 consecutive rollbacks failed", r.now()),) * 2, now=r.now()
+        )
+        app = web.Application()
+        app[BACKEND] = SimpleNamespace(credentials=Credentials(bearer_token=b"s3cret"))  # type: ignore[misc]
+        admin.install(app, r.act)
+        client = await aiohttp_client(app)
+
+        denied = await client.post("/api/v1/breaker/reset", json={"actor": "mallory"})
+        assert denied.status == 401
+        assert (await r.state()).breaker.open
+
+        status = await client.get("/api/v1/breaker", headers={"Authorization": "Bearer s3cret"})
+        assert (await status.json())["open"] is True
+        reset = await client.post(
+            "/api/v1/breaker/reset", json={"actor": "alice"}, headers={"Authorization": "Bearer s3cret"}
+        )
+        assert reset.status == 200
+        body = await reset.json()
+        assert body["was_open"] is True and body["open"] is False and "alice" in body["reset_by"]
+        assert not (await r.state()).breaker.open
+        bad = await client.post(
+            "/api/v1/breaker/reset", data=b"{not json", headers={"Authorization": "Bearer s3cret"}
+        )
+        assert bad.status == 400
+
+
+def test_breaker_cli_status_and_reset(control_plane, namespace, tmp_path) -> None:
+    import subprocess
+    import sys
+
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"state: {{namespace: {namespace}, name: rollback-receiver-state}}\n"
+        "routes:\n  - {name: r, match: ['rollback=\"true\"'], action: notify}\n"
+    )
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "receiver", "breaker", *args, "--config", str(config)]
+        return subprocess.run(
+            [*argv, "--kubeconfig", control_plane.kubeconfig], capture_output=True, text=True, timeout=60
+        )
+
+    closed = cli("status")
+    assert closed.returncode == 0, closed.stderr
+    assert "closed" in closed.stdout
+
+    control_plane.kubectl(
+        "create",
+        "configmap",
+        "rollback-receiver-state",
+        "-n",
+        namespace,
+        "--from-literal=state.json="
+        + json.dumps(
+            {
+                "claims": [],
+                "pending": [],
+                "breaker": {"open": True, "reason": "3 consecutive rollbacks failed"},
+            }
+        ),
+        check=True,
+    )
+    opened = cli("status")
+    assert opened.returncode == 3
+    assert "OPEN" in opened.stdout and "3 consecutive rollbacks failed" in opened.stdout
+
+    reset = cli("reset", "--actor", "alice")
+    assert reset.returncode == 0, reset.stderr
+    assert "it was open" in reset.stdout and "alice" in reset.stdout
+    assert cli("status", "-o", "json").returncode == 0

@@ -51,7 +51,7 @@ async def test_two_concurrent_undos_apply_once_and_the_loser_sees_who_acted(
     facts = await read_facts(kube, ref)
     outcomes = await asyncio.gather(
         *(
-            undo(kube, ref, expect_resource_version=facts.resource_version, audit=decision_audit(actor))
+            undo(kube, ref, decided_on=facts, audit=decision_audit(actor))
             for actor in ("replica-a", "replica-b")
         ),
         return_exceptions=True,
@@ -73,15 +73,32 @@ async def test_two_concurrent_undos_apply_once_and_the_loser_sees_who_acted(
     assert live_image(control_plane, namespace) == f"{IMAGE}:v2"
 
 
+async def test_status_writes_do_not_invalidate_a_decision_but_a_pinned_version_does(
+    control_plane: Any, namespace: str, kube: KubeClient
+) -> None:
+    releases(control_plane, namespace)
+    ref = deployment_ref(namespace)
+    facts = await read_facts(kube, ref)
+    # a status-only write, as the controller makes while a rollout progresses: new resourceVersion
+    status = json.dumps({"status": {"collisionCount": 7}})
+    control_plane.kubectl(
+        "patch", "deployment/web", "-n", namespace, "--subresource=status", "--type=merge", "-p", status
+    )
+    with pytest.raises(Conflict, match="resourceVersion"):
+        await undo(kube, ref, expect_resource_version=facts.resource_version)
+    result = await undo(kube, ref, decided_on=facts, audit=decision_audit("r"))
+    assert not result.skipped and live_image(control_plane, namespace) == f"{IMAGE}:v2"
+
+
 async def test_a_stale_decision_is_a_conflict_and_writes_nothing(
     control_plane: Any, namespace: str, kube: KubeClient
 ) -> None:
     releases(control_plane, namespace)
     ref = deployment_ref(namespace)
     facts = await read_facts(kube, ref)
-    control_plane.kubectl("annotate", "deployment/web", "-n", namespace, "someone=else")
-    with pytest.raises(Conflict):
-        await undo(kube, ref, expect_resource_version=facts.resource_version, audit=decision_audit("r"))
+    control_plane.kubectl("annotate", "deployment/web", "-n", namespace, "rollback-receiver.io/paused=true")
+    with pytest.raises(Conflict, match=r"annotations changed \(rollback-receiver.io/paused\)"):
+        await undo(kube, ref, decided_on=facts, audit=decision_audit("r"))
     assert live_image(control_plane, namespace) == f"{IMAGE}:v3"
 
 

@@ -1,17 +1,13 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
-from web_support import Harness, build, config_dict, write_config
+from web_support import Client, Harness, MakeClient, build, config_dict, write_config
 
 from receiver.web.app import create_app
-
-Client = TestClient[Any, Any]
-MakeClient = Callable[..., Awaitable[tuple[Client, Harness]]]
 
 
 @pytest.fixture

@@ -10,13 +10,13 @@ from typing import Any
 
 import aiohttp
 import pytest
-from conftest import MakeClient
 from web_support import (
     AUTH,
     JSON,
     PASSWORD,
     TOKEN,
     USER,
+    MakeClient,
     alert,
     body,
     build,

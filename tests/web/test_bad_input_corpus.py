@@ -7,8 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from conftest import Client, MakeClient
-from web_support import HEADERS, Harness, alert, body, payload
+from web_support import HEADERS, Client, Harness, MakeClient, alert, body, payload
 
 
 def mutated(change: Any) -> bytes:

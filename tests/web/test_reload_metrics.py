@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
-from conftest import Client, MakeClient
-from web_support import AUTH, HEADERS, Harness, alert, body, config_dict
+from web_support import AUTH, HEADERS, Client, Harness, MakeClient, alert, body, config_dict
 
 RELOAD_OK = "rollback_receiver_config_last_reload_successful"
 RELOAD_TS = "rollback_receiver_config_last_reload_success_timestamp_seconds"

@@ -6,8 +6,7 @@ import asyncio
 import json
 from typing import Any
 
-from conftest import Client, MakeClient
-from web_support import AUTH, HEADERS, Harness, alert, body
+from web_support import AUTH, HEADERS, Client, Harness, MakeClient, alert, body
 
 WEBHOOK = "/webhook"
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from aiohttp.test_utils import TestClient
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -31,6 +32,8 @@ from receiver.web.auth import load_credentials
 from receiver.worker import WorkItem
 
 TOKEN = "s3cret-token-for-tests"
+
+Client = TestClient[Any, Any]
 USER, PASSWORD = "alertmanager", "pa:ss word"
 
 
@@ -97,6 +100,9 @@ class Harness:
     def sample(self, name: str, labels: dict[str, str] | None = None) -> float:
         value = self.metrics.registry.get_sample_value(name, labels or {})
         return 0.0 if value is None else value
+
+
+MakeClient = Callable[..., Awaitable[tuple[Client, Harness]]]
 
 
 def build(
