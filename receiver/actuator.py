@@ -618,7 +618,9 @@ class RollbackActuator:
 
     def _record(self, decision: Decision) -> None:
         self._decisions.record(decision)
-        if decision.verdict is not Verdict.WAIT:
+        # WAIT and IN_PROGRESS are not final: reconciliation must feed the alert again if the other
+        # replica dies before patching (its claim goes stale and is released).
+        if decision.verdict is not Verdict.WAIT and decision.reason != Reason.IN_PROGRESS:
             self._decided[(decision.alert_key, decision.route or "")] = None
             while len(self._decided) > DECIDED_MEMORY:
                 self._decided.popitem(last=False)

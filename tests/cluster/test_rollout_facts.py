@@ -28,7 +28,7 @@ async def test_facts_name_the_live_revision_and_when_it_went_live(control_plane:
 
         at = datetime.now(UTC).replace(microsecond=0)
         audit = audit_keys.audit_annotations(actor="test", at=at, to_revision=2, alert_key="k")
-        await undo(kube, ref, expect_resource_version=facts.resource_version, audit=audit)
+        await undo(kube, ref, decided_on=facts, audit=audit)
 
         def renumbered() -> Any:
             return (

@@ -76,6 +76,8 @@ def deploy_seed(control_plane: ClusterAccess) -> Iterator[DeploySeed]:
     created: list[str] = []
 
     def deploy(namespace: str) -> str:
+        # The names are fixed; on an existing cluster a previous run's namespace may still be terminating.
+        control_plane.kubectl("wait", "--for=delete", f"namespace/{namespace}", "--timeout=120s")
         incident.ensure_namespace(control_plane, namespace)
         created.append(namespace)
         incident.deploy_seed_history(control_plane, namespace)
@@ -83,4 +85,4 @@ def deploy_seed(control_plane: ClusterAccess) -> Iterator[DeploySeed]:
 
     yield deploy
     for namespace in created:
-        control_plane.kubectl("delete", "namespace", namespace, "--wait=true", "--timeout=60s", check=False)
+        control_plane.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
