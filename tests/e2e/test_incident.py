@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -125,7 +126,7 @@ def test_seed_incident_rolls_back_once_to_v1_1_0_and_records_the_resolve(
         lambda: next((v for _, v in probes.prometheus_query(prometheus.url, ratio) if v > 0.02), None),
         timeout=WAIT,
     )
-    assert peak == pytest.approx(0.032, abs=0.005)
+    assert 0.02 < peak <= 0.0325  # on its way from 0.1% to v1.2.0's 3.2%
 
     decision = wait_for_decision(
         receiver, "HighErrorRate", lambda d: d["decision"] == "rollback", "a rollback"
@@ -156,6 +157,7 @@ def test_seed_incident_rolls_back_once_to_v1_1_0_and_records_the_resolve(
 
     # The error ratio falls with the good template live, and the alert resolves all the way through.
     wait_for_decision(receiver, "HighErrorRate", lambda d: d["reason"] == "alert_resolved", "the resolve")
+    assert all(value < 0.02 for _, value in probes.prometheus_query(prometheus.url, ratio))
     after = receiver.metrics()
     assert probes.metric_value(after, RECEIVED, status="resolved") > probes.metric_value(
         before, RECEIVED, status="resolved"
@@ -265,7 +267,7 @@ def test_ha_alertmanager_pair_into_two_replicas_rolls_back_exactly_once(
     alertmanager_factory: Callable[..., AlertmanagerCluster],
     push_alerts: PushAlerts,
     deploy_seed: DeploySeed,
-    tmp_path: Any,
+    tmp_path: Path,
 ) -> None:
     deploy_seed(HA_NS)
     # A second replica sharing the first one's state namespace and token, as two pods of the chart would.
