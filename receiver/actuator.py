@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 
 from receiver import guards, routing
 from receiver.alerts import Alert, AlertStatus
+from receiver.annotations import LAST_ALERT, ROLLED_BACK_AT
 from receiver.config import Action, Config, Route
 from receiver.decision_log import DecisionLog
 from receiver.decisions import (
@@ -399,7 +400,7 @@ class RollbackActuator:
                 self._kube,
                 ref,
                 to_revision=_requested(item),
-                expect_resource_version=facts.resource_version,
+                decided_on=facts,
                 audit=annotations,
             )
         except UndoRefused as exc:
@@ -474,7 +475,7 @@ class RollbackActuator:
                 ref,
                 to_revision=_requested(item),
                 dry_run=True,
-                expect_resource_version=facts.resource_version,
+                decided_on=facts,
                 audit=audit_keys.audit_annotations(
                     actor=self.holder,
                     at=self._clock(),
@@ -586,13 +587,13 @@ class RollbackActuator:
                 facts = await read_facts(self._kube, ref)
             except NotFound:
                 facts = None
-            if facts is None or facts.annotations.get(guards.LAST_ALERT) != claim.alert_key:
+            if facts is None or facts.annotations.get(LAST_ALERT) != claim.alert_key:
                 # The patch never landed: the reservation did not lead to a rollback.
                 await self._release(claim.key)
                 logger.warning("released a reservation that never led to a patch", extra={"claim": claim.key})
                 return
             if claim.patched_at is None:
-                patched = parse_time_or(facts.annotations.get(guards.ROLLED_BACK_AT), now)
+                patched = parse_time_or(facts.annotations.get(ROLLED_BACK_AT), now)
                 await self._store.update(
                     lambda s: _same(ledger.update_claim(s, claim.key, patched_at=patched)), now=now
                 )
@@ -665,7 +666,7 @@ class RollbackActuator:
             facts = await read_facts(self._kube, ref)
         except KubeError:
             return False
-        return facts.annotations.get(guards.LAST_ALERT) == alert_key
+        return facts.annotations.get(LAST_ALERT) == alert_key
 
     def _gauges(self, state: GuardState) -> None:
         now, limits = self._clock(), self._config.limits

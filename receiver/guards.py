@@ -11,20 +11,11 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from receiver.alerts import Alert, AlertStatus
+from receiver.annotations import ENABLED, LAST_ALERT, PAUSED, ROLLED_BACK_AT
 from receiver.config import SYSTEM_NAMESPACES, Action, Config, GitOpsPolicy, Mode, Route
 from receiver.decisions import Decision, GuardState, Reason, Verdict, claim_key
 from receiver.routing import TargetError, render_namespace
 from receiver.workload import Revision, WorkloadFacts, WorkloadKind, WorkloadRef
-
-ANNOTATION_PREFIX = "rollback-receiver.io/"
-ENABLED = ANNOTATION_PREFIX + "enabled"
-PAUSED = ANNOTATION_PREFIX + "paused"
-LAST_ALERT = ANNOTATION_PREFIX + "last-alert"
-ROLLED_BACK_AT = ANNOTATION_PREFIX + "rolled-back-at"
-ROLLED_BACK_FROM = ANNOTATION_PREFIX + "rolled-back-from"
-ROLLED_BACK_TO = ANNOTATION_PREFIX + "rolled-back-to"
-ACTOR = ANNOTATION_PREFIX + "actor"
-CHANGE_CAUSE = "kubernetes.io/change-cause"
 
 # Marks of a GitOps reconciler that would re-apply the bad version after our undo.
 ARGOCD_ANNOTATIONS = ("argocd.argoproj.io/tracking-id", "argocd.argoproj.io/instance")
@@ -217,6 +208,30 @@ def decide(
         eligible=f"roll back {ref} from revision {facts.current_revision} "
         f"to revision {target_revision.number}",
     )
+
+
+def manual_undo_refusal(facts: WorkloadFacts, config: Config, *, allow_gitops: bool = False) -> str | None:
+    """Why a hand-run or CI `rollback-receiver undo` must not touch this workload, or None.
+
+    The workload-level guards an automatic rollback obeys too: scope, opt-out, pause annotation, the global
+    pause and GitOps ownership. Alert guards (attribution, cooldown, budgets) do not apply to a human.
+    """
+    ref = facts.ref
+    denied = namespace_denied(ref.namespace, config)
+    if denied is not None:
+        return denied
+    if config.paused:
+        return f"rollbacks are paused globally (paused: true in {config.source})"
+    if facts.annotations.get(ENABLED, "").strip().lower() == "false":
+        return f"{ref} opted out ({ENABLED}=false)"
+    if facts.annotations.get(PAUSED, "").strip().lower() == "true":
+        return f"{ref} is paused for rollbacks ({PAUSED}=true)"
+    gitops = gitops_owner(facts.labels, facts.annotations)
+    if gitops is not None and not allow_gitops:
+        return (
+            f"{ref} is managed by {gitops}, which would re-apply the bad version (--allow-gitops to override)"
+        )
+    return None
 
 
 def refuse_targets(

@@ -49,7 +49,7 @@ class WorkloadFacts:
     generation: int
     labels: Mapping[str, str]
     annotations: Mapping[str, str]
-    owner_kinds: tuple[str, ...]  # kinds of ownerReferences (e.g. Argo CD / Flux markers are labels/annotations)
+    owner_kinds: tuple[str, ...]  # kinds of ownerReferences (GitOps markers are labels/annotations)
     paused: bool
     current_revision: int | None  # revision whose template is live now; None when unknown
     current_revision_since: datetime | None  # when the current revision went live (its last roll-out start)

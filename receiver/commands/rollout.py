@@ -12,14 +12,17 @@ import re
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import yaml
 
+from receiver import guards
+from receiver.config import Config, load_config
 from receiver.k8s import audit, errors, resources, rollout, workloads
 from receiver.k8s.client import KubeClient, connect
 from receiver.k8s.status import TIMED_OUT, follow_rollout
-from receiver.workload import Revision, WorkloadFacts, WorkloadKind, WorkloadRef
+from receiver.workload import Revision, WorkloadKind, WorkloadRef
 
 _KINDS = {
     WorkloadKind.DEPLOYMENT: ("deployment", "deployments", "deploy"),
@@ -32,17 +35,6 @@ _SPELLINGS = {
     for spelling in names
     for suffix in ("", ".apps", ".v1.apps")
 }
-
-# The seam for the guards: called with fresh facts just before the patch. It returns a refusal
-# message (the undo is not sent, exit 1) or None to proceed. The guards module replaces it.
-GuardCheck = Callable[[KubeClient, WorkloadFacts], Awaitable[str | None]]
-
-
-async def allow_all(kube: KubeClient, facts: WorkloadFacts) -> str | None:
-    return None
-
-
-guard_check: GuardCheck = allow_all
 
 
 class UsageError(Exception):
@@ -74,6 +66,14 @@ def register(subparsers: Any) -> None:
         "--timeout", default="5m", help="with --wait: how long to follow (e.g. 90s, 5m; 0 = forever)"
     )
     undo.add_argument("--reason", default="", help="recorded in kubernetes.io/change-cause")
+    undo.add_argument(
+        "--config",
+        help="routing config whose namespace allow/deny list and global pause also apply "
+        "(default: only system namespaces are denied)",
+    )
+    undo.add_argument(
+        "--allow-gitops", action="store_true", help="roll back a workload owned by Argo CD or Flux anyway"
+    )
     undo.set_defaults(run=run_undo)
 
     status = subparsers.add_parser(
@@ -189,6 +189,8 @@ def _template_yaml(snap: rollout.Snapshot, obj: dict[str, Any]) -> str:
 
 
 def run_undo(args: argparse.Namespace) -> int:
+    guard_config = load_config(Path(args.config)) if args.config else Config(source=Path("<defaults>"))
+
     async def body(kube: KubeClient, ref: WorkloadRef) -> int:
         timeout = parse_duration(args.timeout)
         snap = await rollout.snapshot(kube, ref)
@@ -196,7 +198,7 @@ def run_undo(args: argparse.Namespace) -> int:
             print(_last_applied_warning(ref), file=sys.stderr)
         facts = workloads.facts_from(snap)
         plan = rollout.plan(snap, args.to_revision)  # kubectl's refusals happen here, before any guard
-        refusal = await guard_check(kube, facts)
+        refusal = guards.manual_undo_refusal(facts, guard_config, allow_gitops=args.allow_gitops)
         if refusal is not None:
             print(f"error: refused by guard: {refusal}", file=sys.stderr)
             return 1

@@ -5,17 +5,35 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
+from receiver.annotations import (
+    ACTOR,
+    CHANGE_CAUSE,
+    ENABLED,
+    LAST_ALERT,
+    PAUSED,
+    PREFIX,
+    ROLLED_BACK_AT,
+    ROLLED_BACK_FROM,
+    ROLLED_BACK_TO,
+    is_ours,
+)
 from receiver.k8s.timestamps import format_time
 
-PREFIX = "rollback-receiver.io/"
-ENABLED = PREFIX + "enabled"
-PAUSED = PREFIX + "paused"
-LAST_ALERT = PREFIX + "last-alert"
-ROLLED_BACK_AT = PREFIX + "rolled-back-at"
-ROLLED_BACK_FROM = PREFIX + "rolled-back-from"
-ROLLED_BACK_TO = PREFIX + "rolled-back-to"
-ACTOR = PREFIX + "actor"
-CHANGE_CAUSE = "kubernetes.io/change-cause"
+__all__ = [
+    "ACTOR",
+    "CHANGE_CAUSE",
+    "ENABLED",
+    "LAST_ALERT",
+    "PAUSED",
+    "PREFIX",
+    "ROLLED_BACK_AT",
+    "ROLLED_BACK_FROM",
+    "ROLLED_BACK_TO",
+    "audit_annotations",
+    "change_cause",
+    "is_ours",
+    "pin_revision",
+]
 
 
 def change_cause(alert_name: str, fingerprint: str, to_revision: int) -> str:
@@ -55,7 +73,3 @@ def pin_revision(annotations: Mapping[str, str], target: int) -> dict[str, str]:
         if cause is not None and cause.endswith(" revision 0"):
             result[CHANGE_CAUSE] = cause.removesuffix("0") + str(target)
     return result
-
-
-def is_ours(key: str) -> bool:
-    return key.startswith(PREFIX)

@@ -1,0 +1,20 @@
+"""The annotation keys we own (prefix `rollback-receiver.io/`) and the ones we read.
+
+One place for both the guards (pure) and the k8s layer that writes them in the rollback patch.
+"""
+
+from __future__ import annotations
+
+PREFIX = "rollback-receiver.io/"
+ENABLED = PREFIX + "enabled"  # "false" opts a workload out; "true" opts in (required with require_opt_in)
+PAUSED = PREFIX + "paused"  # "true": never act on this workload
+LAST_ALERT = PREFIX + "last-alert"  # episode key of the alert we rolled back for
+ROLLED_BACK_AT = PREFIX + "rolled-back-at"
+ROLLED_BACK_FROM = PREFIX + "rolled-back-from"
+ROLLED_BACK_TO = PREFIX + "rolled-back-to"
+ACTOR = PREFIX + "actor"
+CHANGE_CAUSE = "kubernetes.io/change-cause"
+
+
+def is_ours(key: str) -> bool:
+    return key.startswith(PREFIX)
