@@ -39,7 +39,11 @@ class ApiAccess:
         server = cluster.get("server")
         if not isinstance(server, str) or not server.startswith("https://"):
             raise KubeconfigError(f"{path}: cluster {context.get('cluster')!r} has no https server")
-        ctx = ssl.create_default_context(cafile=_material(cluster, "certificate-authority", path))
+        if cluster.get("certificate-authority-data"):
+            ca_pem = base64.b64decode(cluster["certificate-authority-data"]).decode("ascii")
+            ctx = ssl.create_default_context(cadata=ca_pem)
+        else:
+            ctx = ssl.create_default_context(cafile=cluster.get("certificate-authority"))
         token = user.get("token")
         if token is None and user.get("tokenFile"):
             token = Path(user["tokenFile"]).read_text(encoding="utf-8").strip()
@@ -72,7 +76,8 @@ def _named(doc: dict[str, Any], section: str, name: object, path: str | Path) ->
 
 
 def _material(section: dict[str, Any], key: str, path: str | Path) -> str | None:
-    """A file path for `key` or `key-data` (inline base64 is written to a private temp file)."""
+    """A file path for `key` or `key-data` (ssl loads client certificates from files only, so inline
+    base64 is written to a private temp file)."""
     if section.get(key):
         return str(section[key])
     data = section.get(f"{key}-data")
