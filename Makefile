@@ -32,6 +32,7 @@ demo: bootstrap
 	$(UV) run --frozen python -m demo
 
 bench: bootstrap
-	$(UV) run --frozen python -m bench
+	$(UV) run --frozen python bench/webhook.py
+	$(UV) run --frozen python bench/undo.py
 
 .PHONY: help bootstrap control-plane lint test cluster-up cluster-down demo bench

@@ -18,7 +18,7 @@ RECEIVER = REPO_ROOT / "receiver"
 WORKLOADS = ("deployments", "statefulsets", "daemonsets")
 
 # Workload kinds share one code path each: the path is built from resources.PLURALS[ref.kind].
-WORKLOAD_GET = ("k8s/rollout.py", r'\.request\("get", resources\.workload_path\(ref\)')
+WORKLOAD_GET = ("k8s/snapshots.py", r'\.request\("get", resources\.workload_path\(ref\)')
 WORKLOAD_GET_FOR_STATUS = ("k8s/status.py", r'\.request\("get", path, what=what\)')
 WORKLOAD_GET_BY_NAME = ("k8s/workloads.py", r'\.request\("get", resources\.workload_path\(ref\)')
 WORKLOAD_LIST = ("k8s/workloads.py", r"list_all\(\s*kube,\s*resources\.collection_path\(plural, namespace\)")
@@ -35,13 +35,13 @@ CALL_SITES: dict[tuple[str, str, str], list[tuple[str, str]]] = {
     **{("apps", kind, "patch"): [WORKLOAD_PATCH] for kind in WORKLOADS},
     ("apps", "replicasets", "list"): [
         (
-            "k8s/rollout.py",
+            "k8s/snapshots.py",
             r'list_all\(\s*kube,\s*resources\.collection_path\("replicasets", ref\.namespace\)',
         )
     ],
     ("apps", "controllerrevisions", "list"): [
         (
-            "k8s/rollout.py",
+            "k8s/snapshots.py",
             r'list_all\(\s*kube,\s*resources\.collection_path\("controllerrevisions", ref\.namespace\)',
         )
     ],
@@ -63,7 +63,7 @@ UNGRANTED_CALLS = [
     ("k8s/client.py", r'\.request\("get", "/version"'),
     ("k8s/client.py", r'\.request\(\s*"create",\s*"/apis/authentication\.k8s\.io/v1/selfsubjectreviews"'),
     # list_all is the paginating helper; its callers are the call sites above.
-    ("k8s/rollout.py", r'\.request\("list", path, query=query'),
+    ("k8s/snapshots.py", r'\.request\("list", path, query=query'),
 ]
 
 API_CALL = re.compile(r"\.request\(|\.watch\(|\blist_all\(")
