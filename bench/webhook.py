@@ -193,6 +193,14 @@ async def load(port: int, *, requests: int, concurrency: int, warmup: int) -> di
     }
 
 
+def memory_mib(pid: int) -> tuple[float, float]:
+    """(current RSS, peak RSS) of a process in MiB, from /proc (Linux)."""
+    fields = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line
+    )
+    return tuple(int(fields[key].split()[0]) / 1024 for key in ("VmRSS", "VmHWM"))  # type: ignore[return-value]
+
+
 def run_one(name: str, args: argparse.Namespace) -> dict[str, float]:
     port = free_port()
     with tempfile.TemporaryDirectory() as workdir:
@@ -203,9 +211,13 @@ def run_one(name: str, args: argparse.Namespace) -> dict[str, float]:
         server.start()
         try:
             asyncio.run(wait_listening(port))
-            return asyncio.run(
+            assert server.pid is not None
+            idle_rss, _ = memory_mib(server.pid)
+            result = asyncio.run(
                 load(port, requests=args.requests, concurrency=args.concurrency, warmup=args.warmup)
             )
+            _, peak_rss = memory_mib(server.pid)
+            return {**result, "idle_rss_mib": idle_rss, "peak_rss_mib": peak_rss}
         finally:
             server.terminate()
             server.join(10)
@@ -223,12 +235,15 @@ def main() -> None:
         f"# {platform.node()}: {os.cpu_count()} CPUs, Python {platform.python_version()}, "
         f"aiohttp {aiohttp.__version__}; {args.requests} requests x 5 alerts, concurrency {args.concurrency}"
     )
-    print(f"{'server':<10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    print(
+        f"{'server':<10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
+        f"{'idle RSS MiB':>13} {'peak RSS MiB':>13}"
+    )
     for name in ("bare", "receiver"):
         result = run_one(name, args)
         print(
             f"{name:<10} {result['rps']:>9.0f} {result['p50_ms']:>8.2f} {result['p99_ms']:>8.2f} "
-            f"{int(result['errors']):>7}"
+            f"{int(result['errors']):>7} {result['idle_rss_mib']:>13.1f} {result['peak_rss_mib']:>13.1f}"
         )
 
 

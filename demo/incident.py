@@ -9,11 +9,11 @@ History after `deploy_seed_history`, as `kubectl rollout history deployment/ecom
 from __future__ import annotations
 
 import json
-import subprocess
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from demo.stack import DEPLOYMENT
+from harness.cluster import ClusterAccess
 
 IMAGE_REPO = "ghcr.io/company/ecommerce"
 CONTAINER = "ecommerce"
@@ -22,19 +22,6 @@ ROLLOUT_TIMEOUT = "120s"
 CHANGE_CAUSE = "kubernetes.io/change-cause"
 AUDIT_PREFIX = "rollback-receiver.io/"
 RECEIVER_COMPONENT = "rollback-receiver"  # the Events' source.component
-
-
-class Kubectl(Protocol):
-    """The harness' cluster handle (ControlPlane or ExistingCluster): the built kubectl as admin."""
-
-    def kubectl(
-        self,
-        *args: str,
-        user: str | None = None,
-        check: bool = True,
-        input: str | None = None,
-        timeout: float = 120,
-    ) -> subprocess.CompletedProcess[str]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,12 +81,12 @@ def deployment_manifest(namespace: str, release: Release, name: str = DEPLOYMENT
     }
 
 
-def ensure_namespace(cluster: Kubectl, namespace: str) -> None:
+def ensure_namespace(cluster: ClusterAccess, namespace: str) -> None:
     manifest = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
     cluster.kubectl("apply", "-f", "-", input=json.dumps(manifest))
 
 
-def deploy(cluster: Kubectl, namespace: str, release: Release, name: str = DEPLOYMENT) -> str:
+def deploy(cluster: ClusterAccess, namespace: str, release: Release, name: str = DEPLOYMENT) -> str:
     """Apply one release and wait for its rollout like the seed does; returns kubectl's output."""
     applied = cluster.kubectl(
         "apply", "-f", "-", input=json.dumps(deployment_manifest(namespace, release, name))
@@ -108,23 +95,23 @@ def deploy(cluster: Kubectl, namespace: str, release: Release, name: str = DEPLO
     return f"$ kubectl apply  # image {release.image}\n{applied.stdout.strip()}\n{status}"
 
 
-def deploy_seed_history(cluster: Kubectl, namespace: str, name: str = DEPLOYMENT) -> list[str]:
+def deploy_seed_history(cluster: ClusterAccess, namespace: str, name: str = DEPLOYMENT) -> list[str]:
     return [deploy(cluster, namespace, release, name) for release in SEED_RELEASES]
 
 
-def rollout_status(cluster: Kubectl, namespace: str, name: str = DEPLOYMENT) -> str:
+def rollout_status(cluster: ClusterAccess, namespace: str, name: str = DEPLOYMENT) -> str:
     done = cluster.kubectl(
         "rollout", "status", f"deployment/{name}", "-n", namespace, f"--timeout={ROLLOUT_TIMEOUT}"
     )
     return f"$ kubectl rollout status deployment/{name}\n{done.stdout.strip()}"
 
 
-def rollout_history(cluster: Kubectl, namespace: str, name: str = DEPLOYMENT) -> str:
+def rollout_history(cluster: ClusterAccess, namespace: str, name: str = DEPLOYMENT) -> str:
     history = cluster.kubectl("rollout", "history", f"deployment/{name}", "-n", namespace)
     return f"$ kubectl rollout history deployment/{name}\n{history.stdout.strip()}"
 
 
-def pods(cluster: Kubectl, namespace: str, name: str = DEPLOYMENT) -> str:
+def pods(cluster: ClusterAccess, namespace: str, name: str = DEPLOYMENT) -> str:
     listing = cluster.kubectl(
         "get",
         "pods",
@@ -139,10 +126,8 @@ def pods(cluster: Kubectl, namespace: str, name: str = DEPLOYMENT) -> str:
     return f"$ kubectl get pods -l app={name}\n{listing.stdout.strip()}"
 
 
-def read_deployment(cluster: Kubectl, namespace: str, name: str = DEPLOYMENT) -> dict[str, Any]:
-    found: dict[str, Any] = json.loads(
-        cluster.kubectl("get", f"deployment/{name}", "-n", namespace, "-o", "json").stdout
-    )
+def read_deployment(cluster: ClusterAccess, namespace: str, name: str = DEPLOYMENT) -> dict[str, Any]:
+    found: dict[str, Any] = cluster.kubectl_json("get", f"deployment/{name}", "-n", namespace)
     return found
 
 
@@ -159,19 +144,15 @@ def audit_annotations(deployment: dict[str, Any]) -> dict[str, str]:
     return {k: v for k, v in annotations.items() if k.startswith(AUDIT_PREFIX) or k == CHANGE_CAUSE}
 
 
-def workload_events(cluster: Kubectl, namespace: str, name: str = DEPLOYMENT) -> list[dict[str, Any]]:
+def workload_events(cluster: ClusterAccess, namespace: str, name: str = DEPLOYMENT) -> list[dict[str, Any]]:
     """Events on the Deployment, oldest first (the controller's scaling events and ours)."""
-    listing = json.loads(
-        cluster.kubectl(
-            "get",
-            "events",
-            "-n",
-            namespace,
-            "--field-selector",
-            f"involvedObject.kind=Deployment,involvedObject.name={name}",
-            "-o",
-            "json",
-        ).stdout
+    listing = cluster.kubectl_json(
+        "get",
+        "events",
+        "-n",
+        namespace,
+        "--field-selector",
+        f"involvedObject.kind=Deployment,involvedObject.name={name}",
     )
     items: list[dict[str, Any]] = listing.get("items") or []
     # Timestamps have one-second resolution; the resourceVersion orders events written in the same second.

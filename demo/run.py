@@ -20,10 +20,9 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
-from demo import incident, probes
+from demo import incident
 from demo.exporter import ErrorRateExporter, deployment_image_reader
 from demo.kubeapi import ApiAccess
 from demo.stack import (
@@ -32,16 +31,20 @@ from demo.stack import (
     RUN_DIR,
     SHOP,
     STATE_NAMESPACE,
-    ReceiverProcess,
     Timings,
     alertmanager_config,
+    example_receiver,
     exporter_scrape_config,
     prometheus_rules,
 )
 from demo.timeline import Timeline
 from harness.alertmanager import AlertmanagerCluster, get_alerts
 from harness.controlplane import ControlPlane
+from harness.http import HttpError
+from harness.metrics import metric_value
+from harness.processes import sigterm_as_interrupt
 from harness.prometheus import Prometheus
+from harness.waiting import GaveUpWaiting, eventually
 from receiver.config import parse_duration
 
 ALERT = "HighErrorRate"
@@ -53,20 +56,6 @@ NODES = 3
 
 class DemoFailed(Exception):
     pass
-
-
-@contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM unwinds like Ctrl-C, so every `finally` and ExitStack callback stops what we started."""
-
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 @contextlib.contextmanager
@@ -123,7 +112,7 @@ class Demo:
         self.exporter = ErrorRateExporter(reader).start()
         self.stack.callback(self.exporter.stop)
 
-        self.receiver = ReceiverProcess(
+        self.receiver, receiver_config = example_receiver(
             self.workdir / "receiver", kubeconfig=plane.kubeconfig, timings=self.timings
         )
         self.stack.callback(self.receiver.stop)
@@ -156,11 +145,11 @@ class Demo:
         for change in am_config.changes:
             if "group_" in change:
                 t.note(f"Alertmanager {change}", 1)
-        for change in self.receiver.config.changes:
+        for change in receiver_config.changes:
             if "confirm_for" in change:
                 t.note(f"receiver {change}", 1)
         t.note("adapted for loopback (config/example.yaml otherwise unchanged):")
-        for change in self.receiver.config.changes:
+        for change in receiver_config.changes:
             if "confirm_for" not in change:
                 t.note(f"receiver {change}", 1)
         t.step(
@@ -257,14 +246,17 @@ class Demo:
 
     def wait(self, what: str, probe: Any) -> Any:
         try:
-            return probes.wait_for(what, probe, timeout=STEP_TIMEOUT)
-        except TimeoutError as exc:
+            # A process still starting (or restarting) answers nothing or an error yet.
+            return eventually(
+                probe, what=what, timeout=STEP_TIMEOUT, interval=1.0, retry_on=(OSError, HttpError)
+            )
+        except GaveUpWaiting as exc:
             raise DemoFailed(f"{exc}; receiver log tail:\n{self.receiver.log_tail(30)}") from None
 
     # ---- probes -----------------------------------------------------------------------------------------
 
     def _ratio(self, *, above: bool) -> float | None:
-        result = probes.prometheus_query(self.prometheus.url, self.ratio_query)
+        result = self.prometheus.query(self.ratio_query)
         if not result:
             return None
         value = result[0][1]
@@ -276,8 +268,7 @@ class Demo:
         if ratio is None or ratio >= BASELINE_CEILING:
             return None
         window = parse_duration(self.timings.rule_window) / parse_duration(self.timings.scrape_interval)
-        samples = probes.prometheus_query(
-            self.prometheus.url,
+        samples = self.prometheus.query(
             f'min(count_over_time(http_requests_total{{job="{DEPLOYMENT}"}}[{self.timings.rule_window}]))',
         )
         return ratio if samples and samples[0][1] >= window - 1 else None
@@ -307,9 +298,9 @@ class Demo:
 
     def _rollback_finished(self) -> bool:
         metrics = self.receiver.metrics()
-        if probes.metric_value(metrics, "rollback_receiver_rollbacks_total", result="failed") > 0:
+        if metric_value(metrics, "rollback_receiver_rollbacks_total", result="failed") > 0:
             raise DemoFailed("the receiver reports a failed rollback; see its log")
-        return probes.metric_value(metrics, "rollback_receiver_rollbacks_total", result="succeeded") >= 1
+        return metric_value(metrics, "rollback_receiver_rollbacks_total", result="succeeded") >= 1
 
     def _resolved_decision(self) -> dict[str, Any] | None:
         if self.receiver.metric("rollback_receiver_alerts_received_total", status="resolved") < 1:

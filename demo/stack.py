@@ -1,23 +1,20 @@
-"""The demo's full stack on loopback: configs derived from config/ with shortened timings, and the receiver
-as a real `rollback-receiver serve` subprocess. The control plane, Alertmanager and Prometheus come from
-the test harness; the e2e suite composes the same pieces.
+"""The demo's full stack on loopback: configs derived from config/ with shortened timings. The processes
+(control plane, Alertmanager, Prometheus, `rollback-receiver serve`) come from the test harness; the e2e
+suite composes the same pieces.
 """
 
 from __future__ import annotations
 
 import copy
 import re
-import secrets
-import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from demo import probes
-from harness.processes import ManagedProcess, free_port
+from harness.receiver import ReceiverProcess
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = REPO_ROOT / "config"
@@ -27,7 +24,6 @@ REPORTS_DIR = REPO_ROOT / "reports"
 SHOP = "shop"
 DEPLOYMENT = "ecommerce"
 STATE_NAMESPACE = "rollback-receiver"  # the receiver's own namespace: its state ConfigMap, always denied
-RECEIVER_READY_TIMEOUT = 60.0
 
 _RANGE = re.compile(r"\[(\d+(?:ms|[smhdwy]))\]")
 
@@ -159,91 +155,24 @@ def exporter_scrape_config(exporter_url: str, *, namespace: str = SHOP) -> dict[
     }
 
 
-def write_token(directory: Path) -> Path:
-    """A fresh bearer token shared by the receiver and Alertmanager, readable by its owner only."""
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "webhook-token"
-    path.write_text(secrets.token_urlsafe(32) + "\n", encoding="utf-8")
-    path.chmod(0o600)
-    return path
-
-
-class ReceiverProcess:
-    """`rollback-receiver serve` as a subprocess with its own log, on a free loopback port."""
-
-    def __init__(
-        self,
-        workdir: Path,
-        *,
-        kubeconfig: str,
-        timings: Timings = Timings(),
-        allow: Sequence[str] = (SHOP,),
-        state_namespace: str = STATE_NAMESPACE,
-        token_file: Path | None = None,
-        overrides: Mapping[str, Any] | None = None,
-    ) -> None:
-        """`token_file`: share another replica's webhook token (default: a fresh one)."""
-        self.workdir = workdir
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        self.token_file = token_file or write_token(workdir)
-        self.config = receiver_config(
-            port=self.port,
-            token_file=self.token_file,
-            timings=timings,
-            allow=allow,
-            state_namespace=state_namespace,
-        )
-        for key, value in (overrides or {}).items():
-            self.config.set(key, self.config.document.get(key), value)
-            self.config.document[key] = copy.deepcopy(value)
-        self.config_file = workdir / "receiver.yaml"
-        self.config_file.write_text(yaml.safe_dump(self.config.document, sort_keys=False), encoding="utf-8")
-        self.process = ManagedProcess(
-            "rollback-receiver",
-            [
-                sys.executable,
-                "-m",
-                "receiver",
-                "serve",
-                f"--config={self.config_file}",
-                f"--kubeconfig={kubeconfig}",
-            ],
-            workdir / "receiver.log",
-            cwd=workdir,
-        )
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def auth_headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token_file.read_text(encoding='utf-8').strip()}"}
-
-    def start(self) -> ReceiverProcess:
-        self.process.start()
-        self.process.wait_until(
-            lambda: probes.get_json(f"{self.url}/readyz") is not None,
-            timeout=RECEIVER_READY_TIMEOUT,
-            what="/readyz answered 200",
-        )
-        return self
-
-    def stop(self) -> None:
-        self.process.stop()
-
-    def metrics(self) -> str:
-        return probes.get_text(f"{self.url}/metrics")
-
-    def metric(self, name: str, **labels: str) -> float:
-        return probes.metric_value(self.metrics(), name, **labels)
-
-    def decisions(self, **filters: str) -> list[dict[str, Any]]:
-        query = "&".join(f"{k}={v}" for k, v in {"limit": "1000", **filters}.items())
-        body = probes.get_json(f"{self.url}/api/v1/decisions?{query}", headers=self.auth_headers)
-        entries: list[dict[str, Any]] = body["decisions"] if isinstance(body, dict) else body
-        return entries
-
-    def log_tail(self, lines: int = 60) -> str:
-        return self.process.log_tail(lines)
+def example_receiver(
+    workdir: Path,
+    *,
+    kubeconfig: str,
+    timings: Timings = Timings(),
+    allow: Sequence[str] = (SHOP,),
+    state_namespace: str = STATE_NAMESPACE,
+    token_file: Path | None = None,
+) -> tuple[ReceiverProcess, Derived]:
+    """A receiver (not started yet) running config/example.yaml as `receiver_config` adapts it, and that
+    adaptation. `token_file`: share another replica's webhook token."""
+    process = ReceiverProcess(workdir, kubeconfig=kubeconfig, token_file=token_file)
+    config = receiver_config(
+        port=process.port,
+        token_file=process.token_file,
+        timings=timings,
+        allow=allow,
+        state_namespace=state_namespace,
+    )
+    process.configure(config.document)
+    return process, config

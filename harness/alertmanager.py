@@ -126,6 +126,43 @@ def _has_peers(url: str, count: int) -> bool:
     return len(status.get("cluster", {}).get("peers") or []) == count
 
 
+def webhook_config(
+    urls: str | Sequence[str],
+    *,
+    token: str | None = None,
+    token_file: Path | None = None,
+    group_by: Sequence[str] = ("alertname",),
+    repeat_interval: str = "1h",
+    receiver: str = "rollback-receiver",
+) -> dict[str, Any]:
+    """A config that routes every alert to webhook `urls` (one webhook_config each, as for receiver
+    replicas) with 1 s group timers, optionally with a bearer token (inline or from a file)."""
+    authorization: dict[str, str] = {}
+    if token is not None:
+        authorization["credentials"] = token
+    if token_file is not None:
+        authorization["credentials_file"] = str(token_file)
+    targets = [urls] if isinstance(urls, str) else list(urls)
+    webhook: dict[str, Any] = {"send_resolved": True, "max_alerts": 0}
+    if authorization:
+        webhook["http_config"] = {"authorization": {"type": "Bearer", **authorization}}
+    return {
+        "route": {
+            "receiver": receiver,
+            "group_by": list(group_by),
+            "group_wait": "1s",
+            "group_interval": "1s",
+            "repeat_interval": repeat_interval,
+        },
+        "receivers": [
+            {
+                "name": receiver,
+                "webhook_configs": [{"url": url, **webhook} for url in targets],
+            }
+        ],
+    }
+
+
 def push_alerts(am_url: str, alerts: Sequence[Mapping[str, Any]]) -> None:
     """POST alerts to Alertmanager's v2 API, as Prometheus does.
 

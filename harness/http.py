@@ -1,11 +1,15 @@
-"""Tiny stdlib HTTP client helpers for talking to the real Alertmanager and Prometheus on loopback."""
+"""Tiny stdlib HTTP client helpers for the real processes on loopback (and never anything else)."""
 
 from __future__ import annotations
 
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
+from collections.abc import Mapping
 from typing import Any
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 class HttpError(RuntimeError):
@@ -15,22 +19,48 @@ class HttpError(RuntimeError):
         self.body = body
 
 
-def request_json(method: str, url: str, body: Any = None, *, timeout: float = 10) -> Any:
+def loopback(url: str) -> str:
+    """`url`, once checked to point at this machine: test traffic never leaves it."""
+    if urllib.parse.urlsplit(url).hostname not in LOOPBACK_HOSTS:
+        raise ValueError(f"refusing to send test traffic to a non-loopback address: {url}")
+    return url
+
+
+def request_text(
+    method: str,
+    url: str,
+    body: Any = None,
+    *,
+    headers: Mapping[str, str] | None = None,
+    timeout: float = 10,
+) -> str:
+    """The response body; HttpError (with the status) for any 4xx/5xx. `body` is sent as JSON."""
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method)
+    request = urllib.request.Request(loopback(url), data=data, method=method, headers=dict(headers or {}))
     if data is not None:
         request.add_header("Content-Type", "application/json")
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            raw = response.read()
+            return str(response.read().decode("utf-8", errors="replace"))
     except urllib.error.HTTPError as error:
         raise HttpError(method, url, error.code, error.read().decode(errors="replace")) from None
+
+
+def request_json(
+    method: str,
+    url: str,
+    body: Any = None,
+    *,
+    headers: Mapping[str, str] | None = None,
+    timeout: float = 10,
+) -> Any:
+    raw = request_text(method, url, body, headers=headers, timeout=timeout)
     return json.loads(raw) if raw.strip() else None
 
 
 def is_ok(url: str) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:
+        with urllib.request.urlopen(loopback(url), timeout=5) as response:
             return bool(response.status == 200)
     except (urllib.error.URLError, OSError):
         return False

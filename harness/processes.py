@@ -10,8 +10,11 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from types import FrameType
+
+from harness.waiting import GaveUpWaiting, eventually
 
 STOP_GRACE_SECONDS = 10.0
 POLL_SECONDS = 0.2
@@ -36,6 +39,24 @@ def free_port(*, udp_too: bool = False) -> int:
                 except OSError:
                     continue
                 return port
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM unwinds like Ctrl-C (KeyboardInterrupt) while real processes run, so every `finally`,
+    ExitStack callback and fixture teardown stops what was started. Off the main thread, a no-op."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _die_with_parent() -> None:
@@ -157,23 +178,30 @@ class ManagedProcess:
             return "(no log)"
         return "\n".join(text.splitlines()[-lines:])
 
+    def kill(self) -> None:
+        """SIGKILL, no grace: a crash (OOM kill, node loss) rather than a shutdown."""
+        if self.popen is not None and self.popen.poll() is None:
+            self.popen.kill()
+            self.popen.wait(STOP_GRACE_SECONDS)
+
     def wait_until(self, ready: Callable[[], bool], *, timeout: float, what: str) -> None:
         """Poll `ready` until true; fail with the log tail if the process dies or time runs out."""
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def check() -> bool:
             if not self.running():
                 code = self.popen.returncode if self.popen else None
                 raise StartupError(
                     f"{self.name} exited (code {code}) before {what}; log {self.log_path}:\n{self.log_tail()}"
                 )
             try:
-                if ready():
-                    return
+                return ready()
             except Exception:  # a failing readiness probe means "not yet"
-                pass
-            if time.monotonic() > deadline:
-                raise StartupError(
-                    f"{self.name} not ready after {timeout:.0f}s ({what}); log {self.log_path}:\n"
-                    f"{self.log_tail()}"
-                )
-            time.sleep(POLL_SECONDS)
+                return False
+
+        try:
+            eventually(check, what=what, timeout=timeout, interval=POLL_SECONDS)
+        except GaveUpWaiting:
+            raise StartupError(
+                f"{self.name} not ready after {timeout:.0f}s ({what}); log {self.log_path}:\n"
+                f"{self.log_tail()}"
+            ) from None

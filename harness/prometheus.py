@@ -7,7 +7,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import yaml
 
@@ -134,6 +134,13 @@ class Prometheus:
         body = request_json("GET", f"{self.url}/api/v1/alerts")
         alerts: list[dict[str, Any]] = body["data"]["alerts"]
         return alerts
+
+    def query(self, expr: str) -> list[tuple[dict[str, str], float]]:
+        """An instant query: [(labels, value)] of its vector result."""
+        body = request_json("GET", f"{self.url}/api/v1/query?{urlencode({'query': expr})}")
+        if body.get("status") != "success":
+            raise RuntimeError(f"Prometheus query {expr!r} failed: {body}")
+        return [(dict(item["metric"]), float(item["value"][1])) for item in body["data"]["result"]]
 
     def logs(self) -> str:
         return self.process.log_tail(80) if self.process else ""

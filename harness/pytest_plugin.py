@@ -5,16 +5,12 @@ A missing real part FAILS the test that asks for it, with the command that insta
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import secrets
-import signal
 import tempfile
-import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import pytest
@@ -24,7 +20,7 @@ from harness.alertmanager import AlertmanagerCluster, AlertmanagerMissingError
 from harness.alertmanager import push_alerts as _push_alerts
 from harness.cluster import ClusterAccess, ExistingCluster
 from harness.controlplane import ControlPlane
-from harness.processes import StartupError
+from harness.processes import StartupError, sigterm_as_interrupt
 from harness.prometheus import Prometheus, PrometheusMissingError
 from harness.webhook_sink import WebhookSink
 
@@ -56,23 +52,6 @@ def use_existing_cluster() -> bool:
     return os.environ.get("USE_EXISTING_CLUSTER", "").strip().lower() in {"1", "true", "yes"}
 
 
-@contextlib.contextmanager
-def _sigterm_runs_teardown() -> Iterator[None]:
-    """Turn SIGTERM into KeyboardInterrupt while real processes run, so fixture teardown stops them."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 @pytest.fixture(scope="session")
 def control_plane(request: pytest.FixtureRequest) -> Iterator[ClusterAccess]:
     """One real control plane per test session, started on first use (or USE_EXISTING_CLUSTER=true)."""
@@ -92,7 +71,7 @@ def control_plane(request: pytest.FixtureRequest) -> Iterator[ClusterAccess]:
         pytest.fail(str(error), pytrace=False)
     workdir = Path(tempfile.mkdtemp(prefix="rollback-receiver-cp-"))
     plane = ControlPlane(workdir, bins=bins)
-    with _sigterm_runs_teardown():
+    with sigterm_as_interrupt():
         try:
             plane.start()
         except StartupError as error:
@@ -146,7 +125,7 @@ def alertmanager_factory(tmp_path: Path) -> Iterator[AlertmanagerFactory]:
         except StartupError as error:
             pytest.fail(str(error), pytrace=False)
 
-    with _sigterm_runs_teardown():
+    with sigterm_as_interrupt():
         yield factory
         for cluster in started:
             cluster.stop(remove=False)  # logs stay in tmp_path for a failed test
@@ -168,7 +147,7 @@ def prometheus_factory(tmp_path: Path) -> Iterator[PrometheusFactory]:
         except StartupError as error:
             pytest.fail(str(error), pytrace=False)
 
-    with _sigterm_runs_teardown():
+    with sigterm_as_interrupt():
         yield factory
         for prometheus in started:
             prometheus.stop(remove=False)

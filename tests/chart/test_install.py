@@ -11,12 +11,8 @@ import json
 import secrets
 import subprocess
 import sys
-import tempfile
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +22,8 @@ import yaml
 from chart_support import CHART_DIR, RELEASE, ci_values_files, load_values, render
 
 from harness.cluster import ClusterAccess
-from harness.http import is_ok
-from harness.processes import ManagedProcess, free_port
+from harness.receiver import ReceiverProcess, webhook_alert, webhook_payload
+from harness.waiting import eventually
 
 # prometheus-operator's CRDs are not part of this cluster: those kinds are checked offline
 # (test_render.py: structure; promtool: the rules).
@@ -115,52 +111,6 @@ def as_service_account(
         timeout=120,
         check=False,
     )
-
-
-def wait_for(condition: Any, *, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        time.sleep(0.5)
-
-
-def post_alert(url: str, token: str, namespace: str, deployment: str) -> int:
-    started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    labels = {
-        "alertname": "HighErrorRate",
-        "severity": "critical",
-        "namespace": namespace,
-        "deployment": deployment,
-    }
-    alert = {
-        "status": "firing",
-        "labels": labels,
-        "annotations": {"rollback": "true", "summary": "error rate above 5%"},
-        "startsAt": started,
-        "endsAt": "0001-01-01T00:00:00Z",
-        "generatorURL": "",
-        "fingerprint": secrets.token_hex(8),
-    }
-    payload = {
-        "version": "4",
-        "groupKey": '{}:{alertname="HighErrorRate"}',
-        "truncatedAlerts": 0,
-        "status": "firing",
-        "receiver": RELEASE,
-        "groupLabels": {"alertname": "HighErrorRate"},
-        "commonLabels": labels,
-        "commonAnnotations": alert["annotations"],
-        "externalURL": "http://alertmanager.invalid",
-        "alerts": [alert],
-    }
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(payload).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return int(response.status)
 
 
 def pod_template_checksum(cluster: ClusterAccess, release: Release) -> str:
@@ -301,7 +251,9 @@ def test_upgrade_rolls_the_pods_only_when_the_routing_config_changes(
     assert token_after == token_before
 
 
-def test_the_service_runs_on_the_charts_grants(control_plane: ClusterAccess, release: Release) -> None:
+def test_the_service_runs_on_the_charts_grants(
+    control_plane: ClusterAccess, release: Release, tmp_path: Path
+) -> None:
     """`serve` with the chart's own ConfigMap, Secret and ServiceAccount: ready, and it rolls back.
 
     Only what a pod gives it differs: the listen address (loopback, a free port) and where the token file
@@ -314,42 +266,36 @@ def test_the_service_runs_on_the_charts_grants(control_plane: ClusterAccess, rel
     webhook_token = base64.b64decode(secret["data"]["token"]).decode()
     sa_token = control_plane.service_account_token(release.namespace, RELEASE)
 
-    with tempfile.TemporaryDirectory(prefix="chart-serve-") as scratch:
-        workdir = Path(scratch)
-        (workdir / "token").write_text(webhook_token)
-        port = free_port()
-        config["server"]["listen"] = f"127.0.0.1:{port}"
-        config["server"]["auth"]["bearer_token_file"] = str(workdir / "token")
-        (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-        serve = ManagedProcess(
-            "rollback-receiver",
-            [
-                str(RECEIVER_CLI),
-                "serve",
-                "--config",
-                str(workdir / "config.yaml"),
-                "--kubeconfig",
-                control_plane.kubeconfig_for_token(sa_token),
-            ],
-            workdir / "serve.log",
-            env={"PATH": "/usr/bin:/bin", "POD_NAMESPACE": release.namespace, "POD_NAME": "chart-test"},
+    token_file = tmp_path / "token"  # the Secret's key, as the Secret volume would hold it
+    token_file.write_text(webhook_token)
+    serve = ReceiverProcess(
+        tmp_path / "serve",
+        kubeconfig=control_plane.kubeconfig_for_token(sa_token),
+        config=config,
+        name="chart-test",
+        token_file=token_file,
+        env={"POD_NAMESPACE": release.namespace},
+    )
+    serve.start()
+    try:
+        alert = webhook_alert(
+            release.allowed,
+            "api",
+            labels={"severity": "critical"},
+            annotations={"summary": "error rate above 5%"},
         )
-        serve.start()
-        try:
-            serve.wait_until(lambda: is_ok(f"http://127.0.0.1:{port}/readyz"), timeout=60, what="/readyz")
-            assert (
-                post_alert(f"http://127.0.0.1:{port}/webhook", webhook_token, release.allowed, "api") == 200
-            )
-            wait_for(
-                lambda: image_of(control_plane, release.allowed, "api") == "registry.example/shop:v1",
-                timeout=60,
-                what=f"the rollback of deployment/api (log: {serve.log_tail()})",
-            )
-            # Its guard state lives where the chart granted it: the release namespace.
-            control_plane.kubectl("get", "configmap", f"{RELEASE}-state", "-n", release.namespace)
-            events = control_plane.kubectl_json("get", "events", "-n", release.allowed)["items"]
-            assert any(e["source"].get("component") == "rollback-receiver" for e in events)
-        finally:
-            serve.stop()
-        log = (workdir / "serve.log").read_text()
-        assert "Forbidden" not in log and "forbidden" not in log, log
+        assert serve.post(webhook_payload([alert], receiver=RELEASE)) == 200
+        eventually(
+            lambda: image_of(control_plane, release.allowed, "api") == "registry.example/shop:v1",
+            timeout=60,
+            what="the rollback of deployment/api",
+            on_fail=serve.log_tail,
+        )
+        # Its guard state lives where the chart granted it: the release namespace.
+        control_plane.kubectl("get", "configmap", f"{RELEASE}-state", "-n", release.namespace)
+        events = control_plane.kubectl_json("get", "events", "-n", release.allowed)["items"]
+        assert any(e["source"].get("component") == "rollback-receiver" for e in events)
+    finally:
+        serve.stop()
+    log = serve.process.log_path.read_text()
+    assert "Forbidden" not in log and "forbidden" not in log, log

@@ -8,10 +8,10 @@ import contextlib
 import io
 import json
 import secrets
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
+from harness.waiting import eventually
 from receiver.commands import rollout as rollout_cmd
 from receiver.k8s import KubeClient, connect
 from receiver.k8s.client import RetryPolicy
@@ -118,18 +118,6 @@ def with_kube(
             await kube.close()
 
     return asyncio.run(main())
-
-
-def eventually(check: Callable[[], T | None], *, timeout: float = 60, what: str = "condition") -> T:
-    """Poll a condition the controllers will reach (not a timing assertion: it only bounds a hang)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.2)
 
 
 def _strip_ours(annotations: dict[str, str], *, keep_change_cause: bool) -> dict[str, str]:

@@ -12,8 +12,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from rollout_support import Twins, eventually, history_objects, second_namespace, settled, with_kube, workload
+from rollout_support import Twins, history_objects, second_namespace, settled, with_kube, workload
 
+from harness.waiting import eventually
 from receiver.k8s import undo
 from receiver.workload import WorkloadKind, WorkloadRef
 

@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from rollout_support import IMAGE, eventually, releases
+from rollout_support import IMAGE, releases
 
+from harness.waiting import eventually
 from receiver.k8s import AmbiguousTarget, NotFound, connect, emit_event, read_facts, resolve, undo
 from receiver.k8s import audit as audit_keys
 from receiver.k8s.timestamps import parse_time

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from demo import incident
-from demo.stack import SHOP, ReceiverProcess, Timings, alertmanager_config
+from demo.stack import SHOP, Timings, alertmanager_config, example_receiver
 from harness.alertmanager import AlertmanagerCluster
 from harness.cluster import ClusterAccess
+from harness.receiver import ReceiverProcess
 
 TIMINGS = Timings()
 
@@ -42,7 +43,7 @@ def receiver(
 ) -> Iterator[ReceiverProcess]:
     """rollback-receiver serve with config/example.yaml adapted to loopback; the test module's
     ALLOWED_NAMESPACES (default: the seed's `shop`) become the allow list."""
-    process = ReceiverProcess(
+    process, _ = example_receiver(
         e2e_dir / "receiver-0",
         kubeconfig=control_plane.kubeconfig,
         timings=TIMINGS,

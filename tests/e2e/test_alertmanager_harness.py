@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from harness.alertmanager import AlertmanagerCluster, get_alerts
+from harness.alertmanager import AlertmanagerCluster, get_alerts, webhook_config
 from harness.prometheus import Prometheus
 from harness.webhook_sink import RecordedRequest, WebhookSink
 
@@ -17,22 +17,6 @@ pytestmark = [pytest.mark.alertmanager, pytest.mark.e2e]
 
 PushAlerts = Callable[[str, Sequence[Mapping[str, Any]]], None]
 DELIVERY_TIMEOUT = 60.0
-
-
-def am_config(webhook_url: str, *, token: str | None = None, repeat_interval: str = "1h") -> dict[str, Any]:
-    webhook: dict[str, Any] = {"url": webhook_url, "send_resolved": True}
-    if token is not None:
-        webhook["http_config"] = {"authorization": {"type": "Bearer", "credentials": token}}
-    return {
-        "route": {
-            "receiver": "rollback-receiver",
-            "group_by": ["alertname"],
-            "group_wait": "1s",
-            "group_interval": "1s",
-            "repeat_interval": repeat_interval,
-        },
-        "receivers": [{"name": "rollback-receiver", "webhook_configs": [webhook]}],
-    }
 
 
 def notifications_for(requests: list[RecordedRequest], alertname: str) -> list[dict[str, Any]]:
@@ -45,7 +29,7 @@ def test_webhook_reaches_loopback_receiver_with_bearer_token(
     webhook_sink: WebhookSink,
     push_alerts: PushAlerts,
 ) -> None:
-    am = alertmanager_factory(am_config(webhook_sink.url("/webhook"), token="s3cret-token"))
+    am = alertmanager_factory(webhook_config(webhook_sink.url("/webhook"), token="s3cret-token"))
 
     push_alerts(
         am.url,
@@ -81,7 +65,7 @@ def test_ha_pair_delivers_a_firing_alert_and_its_repeats(
 ) -> None:
     # A short peer timeout keeps the second replica's stagger (position x peer-timeout) small.
     pair = alertmanager_factory(
-        am_config(webhook_sink.url("/webhook"), repeat_interval="2s"),
+        webhook_config(webhook_sink.url("/webhook"), repeat_interval="2s"),
         replicas=2,
         extra_args=["--cluster.peer-timeout=1s"],
     )
@@ -115,7 +99,7 @@ def test_prometheus_rule_fires_into_alertmanager(
     prometheus_factory: Callable[..., Prometheus],
     webhook_sink: WebhookSink,
 ) -> None:
-    am = alertmanager_factory(am_config(webhook_sink.url("/webhook")))
+    am = alertmanager_factory(webhook_config(webhook_sink.url("/webhook")))
     rules = {
         "groups": [
             {

@@ -7,21 +7,11 @@ import json
 from typing import Any
 
 import pytest
-from receiver_process import (
-    V1,
-    V2,
-    ReceiverProcess,
-    deploy,
-    event_reasons,
-    eventually,
-    image_of,
-    receiver_config,
-    revision_of,
-    webhook_alert,
-    webhook_payload,
-    workload,
-)
+from e2e_support import V1, V2, deploy, event_reasons, image_of, receiver_config, revision_of, workload
 
+from harness.alertmanager import webhook_config
+from harness.receiver import ReceiverProcess, webhook_alert, webhook_payload
+from harness.waiting import eventually
 from receiver.actuator import HOLD_ENV
 
 pytestmark = [pytest.mark.e2e]
@@ -61,7 +51,7 @@ def test_killed_between_patch_and_verification(control_plane, namespace, tmp_pat
     stuck_previous_revision(control_plane, namespace, "web", {label: "yes"})
     before = revision_of(control_plane, namespace, "web")
     receiver = ReceiverProcess(
-        tmp_path / "r", receiver_config(namespace), control_plane.kubeconfig, pod_name="crashy"
+        tmp_path / "r", kubeconfig=control_plane.kubeconfig, config=receiver_config(namespace), name="crashy"
     )
     node = control_plane.kubectl("get", "nodes", "-o", "name").stdout.split()[0]
     try:
@@ -91,12 +81,12 @@ def test_killed_between_patch_and_verification(control_plane, namespace, tmp_pat
         assert event_reasons(control_plane, namespace, "web").count("RollbackTriggered") == 1
         [claim] = state_document(control_plane, namespace)["claims"]
         assert claim["outcome"] == "succeeded"
-        assert receiver.metric("rollback_receiver_rollbacks_total", {"result": "succeeded"}) == 1
+        assert receiver.metric("rollback_receiver_rollbacks_total", result="succeeded") == 1
 
         # Alertmanager re-sending the same alert after the restart changes nothing.
         assert receiver.post(webhook_payload([alert])) == 200
         eventually(
-            lambda: receiver.metric("rollback_receiver_decisions_total", {"reason": "already_handled"}) >= 1,
+            lambda: receiver.metric("rollback_receiver_decisions_total", reason="already_handled") >= 1,
             what="the repeat to be refused",
         )
         assert revision_of(control_plane, namespace, "web") == before + 1
@@ -116,12 +106,15 @@ def test_pending_confirmation_survives_a_restart(control_plane, namespace, tmp_p
         "confirm_for": "15s",
     }
     config = receiver_config(namespace, routes=[route])
-    receiver = ReceiverProcess(tmp_path / "r", config, control_plane.kubeconfig, pod_name="patient")
+    receiver = ReceiverProcess(
+        tmp_path / "r", kubeconfig=control_plane.kubeconfig, config=config, name="patient"
+    )
     try:
         receiver.start()
         assert receiver.post(webhook_payload([webhook_alert(namespace, "web")])) == 200
         eventually(
-            lambda: state_document(control_plane, namespace)["pending"], what="the pending confirmation"
+            lambda: state_document(control_plane, namespace)["pending"] or None,
+            what="the pending confirmation",
         )
         receiver.kill()
         assert image_of(control_plane, namespace, "web") == V2
@@ -142,47 +135,12 @@ def test_killed_after_answering_200_is_recovered_from_alertmanager(
 ) -> None:
     deploy(control_plane, namespace, "web")
     before = revision_of(control_plane, namespace, "web")
-    receiver = ReceiverProcess(
-        tmp_path / "r",
-        {},  # replaced below once Alertmanager's URL is known
-        control_plane.kubeconfig,
-        pod_name="forgetful",
-    )
-    am = alertmanager_factory(
-        {
-            "route": {
-                "receiver": "rr",
-                "group_by": ["alertname"],
-                "group_wait": "1s",
-                "group_interval": "1s",
-                "repeat_interval": "1h",  # Alertmanager will not re-send: only reconciliation can recover it
-            },
-            "receivers": [
-                {
-                    "name": "rr",
-                    "webhook_configs": [
-                        {
-                            "url": f"{receiver.url}/webhook",
-                            "http_config": {
-                                "authorization": {"type": "Bearer", "credentials": receiver.token}
-                            },
-                        }
-                    ],
-                }
-            ],
-        }
-    )
-    receiver.config_file.write_text(
-        json.dumps(
-            {
-                **receiver_config(namespace, alertmanager_urls=[am.url]),
-                "server": {
-                    "listen": f"127.0.0.1:{receiver.port}",
-                    "auth": {"bearer_token_file": str(receiver.workdir / "token")},
-                },
-            }
-        )
-    )
+    # Configured once Alertmanager's URL is known: they point at each other.
+    receiver = ReceiverProcess(tmp_path / "r", kubeconfig=control_plane.kubeconfig, name="forgetful")
+    # repeat_interval 1h: Alertmanager will not re-send, only reconciliation can recover the alert.
+    config = webhook_config(f"{receiver.url}/webhook", token=receiver.token, repeat_interval="1h")
+    am = alertmanager_factory(config)
+    receiver.configure(receiver_config(namespace, alertmanager_urls=[am.url]))
     try:
         receiver.start(env={HOLD_ENV: "1"})
         push_alerts(
@@ -195,7 +153,7 @@ def test_killed_after_answering_200_is_recovered_from_alertmanager(
             ],
         )
         eventually(
-            lambda: receiver.metric("rollback_receiver_webhook_requests_total", {"code": "200"}) >= 1,
+            lambda: receiver.metric("rollback_receiver_webhook_requests_total", code="200") >= 1,
             what="Alertmanager's notification to be accepted",
         )
         receiver.kill()
@@ -210,7 +168,7 @@ def test_killed_after_answering_200_is_recovered_from_alertmanager(
         assert event_reasons(control_plane, namespace, "web").count("RollbackTriggered") == 1
         # Further reconciliation passes decide nothing again.
         eventually(
-            lambda: receiver.metric("rollback_receiver_reconcile_runs_total", {"result": "success"}) >= 3,
+            lambda: receiver.metric("rollback_receiver_reconcile_runs_total", result="success") >= 3,
             what="more reconciliation passes",
         )
         assert event_reasons(control_plane, namespace, "web").count("RollbackTriggered") == 1

@@ -7,60 +7,36 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from receiver_process import (
-    V1,
-    ReceiverProcess,
-    deploy,
-    event_reasons,
-    eventually,
-    image_of,
-    receiver_config,
-    revision_of,
-    webhook_alert,
-    webhook_payload,
-)
+from e2e_support import V1, deploy, event_reasons, image_of, receiver_config, revision_of
+
+from harness.alertmanager import webhook_config
+from harness.receiver import ReceiverProcess, webhook_alert, webhook_payload
+from harness.waiting import eventually
 
 pytestmark = [pytest.mark.e2e]
 
 
-def am_config(receivers: list[ReceiverProcess]) -> dict[str, Any]:
-    return {
-        "route": {
-            "receiver": "rollback-receiver",
-            "group_by": ["alertname", "deployment"],
-            "group_wait": "1s",
-            "group_interval": "1s",
-            "repeat_interval": "2s",
-        },
-        "receivers": [
-            {
-                "name": "rollback-receiver",
-                "webhook_configs": [
-                    {
-                        "url": f"{r.url}/webhook",
-                        "send_resolved": True,
-                        "max_alerts": 0,
-                        "http_config": {"authorization": {"type": "Bearer", "credentials": r.token}},
-                    }
-                    for r in receivers
-                ],
-            }
-        ],
-    }
-
-
 @pytest.fixture
 def replicas(control_plane, namespace, tmp_path):
+    """Three replicas sharing one webhook token, as the chart's pods share its Secret."""
     config = receiver_config(namespace)
-    started = [
-        ReceiverProcess(tmp_path / f"replica-{i}", config, control_plane.kubeconfig, pod_name=f"replica-{i}")
-        for i in range(3)
+    first = ReceiverProcess(tmp_path / "replica-0", kubeconfig=control_plane.kubeconfig, config=config)
+    started = [first] + [
+        ReceiverProcess(
+            tmp_path / f"replica-{i}",
+            kubeconfig=control_plane.kubeconfig,
+            config=config,
+            token_file=first.token_file,
+        )
+        for i in range(1, 3)
     ]
-    for receiver in started:
-        receiver.start()
-    yield started
-    for receiver in started:
-        receiver.stop()
+    try:
+        for receiver in started:
+            receiver.start()
+        yield started
+    finally:
+        for receiver in started:
+            receiver.stop()
 
 
 def handled(receivers: list[ReceiverProcess], name: str, namespace: str, cp: Any) -> bool:
@@ -78,7 +54,13 @@ def test_alertmanager_ha_pair_and_concurrent_posts_roll_back_once(
     before = {name: revision_of(control_plane, namespace, name) for name in ("web", "api")}
 
     # 1. Through the real Alertmanager HA pair: both peers notify all three replicas, and repeat.
-    pair = alertmanager_factory(am_config(replicas), replicas=2, extra_args=["--cluster.peer-timeout=1s"])
+    config = webhook_config(
+        [f"{r.url}/webhook" for r in replicas],
+        token=replicas[0].token,
+        group_by=("alertname", "deployment"),
+        repeat_interval="2s",
+    )
+    pair = alertmanager_factory(config, replicas=2, extra_args=["--cluster.peer-timeout=1s"])
     alert = {
         "labels": {"alertname": "HighErrorRate", "namespace": namespace, "deployment": "web"},
         "annotations": {"rollback": "true"},
@@ -88,9 +70,7 @@ def test_alertmanager_ha_pair_and_concurrent_posts_roll_back_once(
     eventually(lambda: handled(replicas, "web", namespace, control_plane), what="the rollback of web")
     # Let the repeats arrive: every replica has received the alert several times.
     eventually(
-        lambda: all(
-            r.metric("rollback_receiver_webhook_requests_total", {"code": "200"}) >= 3 for r in replicas
-        ),
+        lambda: all(r.metric("rollback_receiver_webhook_requests_total", code="200") >= 3 for r in replicas),
         what="Alertmanager's repeats",
     )
     eventually(
@@ -111,11 +91,11 @@ def test_alertmanager_ha_pair_and_concurrent_posts_roll_back_once(
         reasons = event_reasons(control_plane, namespace, name)
         assert reasons.count("RollbackTriggered") == 1, reasons
         assert reasons.count("RollbackSucceeded") == 1, reasons
-    total = sum(r.metric("rollback_receiver_rollbacks_total", {"result": "succeeded"}) for r in replicas)
+    total = sum(r.metric("rollback_receiver_rollbacks_total", result="succeeded") for r in replicas)
     assert total == 2
     # The duplicates were refused with a reason, not silently dropped.
     refusals = sum(
-        r.metric("rollback_receiver_decisions_total", {"decision": "skip", "reason": reason})
+        r.metric("rollback_receiver_decisions_total", decision="skip", reason=reason)
         for r in replicas
         for reason in ("already_handled", "in_progress")
     )

@@ -15,22 +15,25 @@ from typing import Any
 
 import pytest
 
-from demo import incident, probes
+from demo import incident
 from demo.exporter import ErrorRateExporter, deployment_image_reader
 from demo.kubeapi import ApiAccess
 from demo.run import ratio_expression
 from demo.stack import (
     DEPLOYMENT,
     SHOP,
-    ReceiverProcess,
     Timings,
     alertmanager_config,
+    example_receiver,
     exporter_scrape_config,
     prometheus_rules,
 )
 from harness.alertmanager import AlertmanagerCluster
 from harness.cluster import ClusterAccess
+from harness.metrics import metric_value
 from harness.prometheus import Prometheus
+from harness.receiver import ReceiverProcess
+from harness.waiting import eventually
 
 pytestmark = [pytest.mark.e2e]
 
@@ -73,13 +76,11 @@ def wait_for_decision(
     def probe() -> dict[str, Any] | None:
         return next((d for d in decisions_for(receiver, alertname) if wanted(d)), None)
 
-    try:
-        return probes.wait_for(what, probe, timeout=WAIT)
-    except TimeoutError as exc:
-        seen = json.dumps(decisions_for(receiver, alertname), indent=2)
-        raise AssertionError(
-            f"{exc}\ndecisions so far: {seen}\nreceiver log:\n{receiver.log_tail()}"
-        ) from None
+    def seen() -> str:
+        decided = json.dumps(decisions_for(receiver, alertname), indent=2)
+        return f"decisions so far: {decided}\nreceiver log:\n{receiver.log_tail()}"
+
+    return eventually(probe, what=what, timeout=WAIT, on_fail=seen)
 
 
 def our_events(cluster: ClusterAccess, namespace: str) -> list[dict[str, Any]]:
@@ -121,9 +122,9 @@ def test_seed_incident_rolls_back_once_to_v1_1_0_and_records_the_resolve(
     deploy_seed(SHOP)  # v1.0.0, v1.1.0, then v1.2.0: the exporter's error ratio goes to 3.2%
 
     ratio = ratio_expression(rules)
-    peak = probes.wait_for(
-        "the error ratio above 2%",
-        lambda: next((v for _, v in probes.prometheus_query(prometheus.url, ratio) if v > 0.02), None),
+    peak = eventually(
+        lambda: next((v for _, v in prometheus.query(ratio) if v > 0.02), None),
+        what="the error ratio above 2%",
         timeout=WAIT,
     )
     assert 0.02 < peak <= 0.0325  # on its way from 0.1% to v1.2.0's 3.2%
@@ -134,12 +135,12 @@ def test_seed_incident_rolls_back_once_to_v1_1_0_and_records_the_resolve(
     assert decision["target"] == f"deployment/{DEPLOYMENT} -n {SHOP}"
     assert decision["route"] == "critical-and-high"
 
-    probes.wait_for(
-        "the rollback to succeed",
+    eventually(
         lambda: (
-            probes.metric_value(receiver.metrics(), ROLLBACKS, result="succeeded")
-            > probes.metric_value(before, ROLLBACKS, result="succeeded")
+            metric_value(receiver.metrics(), ROLLBACKS, result="succeeded")
+            > metric_value(before, ROLLBACKS, result="succeeded")
         ),
+        what="the rollback to succeed",
         timeout=WAIT,
     )
     deployment = incident.read_deployment(control_plane, SHOP)
@@ -157,19 +158,17 @@ def test_seed_incident_rolls_back_once_to_v1_1_0_and_records_the_resolve(
 
     # The error ratio falls with the good template live, and the alert resolves all the way through.
     wait_for_decision(receiver, "HighErrorRate", lambda d: d["reason"] == "alert_resolved", "the resolve")
-    assert all(value < 0.02 for _, value in probes.prometheus_query(prometheus.url, ratio))
+    assert all(value < 0.02 for _, value in prometheus.query(ratio))
     after = receiver.metrics()
-    assert probes.metric_value(after, RECEIVED, status="resolved") > probes.metric_value(
+    assert metric_value(after, RECEIVED, status="resolved") > metric_value(
         before, RECEIVED, status="resolved"
     )
     assert (
-        probes.metric_value(after, ROLLBACKS, result="succeeded")
-        - probes.metric_value(before, ROLLBACKS, result="succeeded")
+        metric_value(after, ROLLBACKS, result="succeeded")
+        - metric_value(before, ROLLBACKS, result="succeeded")
         == 1
     )
-    assert probes.metric_value(after, ROLLBACKS, result="failed") == probes.metric_value(
-        before, ROLLBACKS, result="failed"
-    )
+    assert metric_value(after, ROLLBACKS, result="failed") == metric_value(before, ROLLBACKS, result="failed")
     assert [d["decision"] for d in decisions_for(receiver, "HighErrorRate")].count("rollback") == 1
     events = our_events(control_plane, SHOP)
     assert reasons(events).count("RollbackTriggered") == 1
@@ -204,9 +203,9 @@ def test_medium_resolved_before_its_confirmation_delay_is_not_rolled_back(
     assert "cancelled" in resolved["message"]
 
     # Past the confirmation time (plus the receiver's 5 s timer) nothing was done.
-    probes.wait_for(
-        "the confirmation delay to pass",
+    eventually(
         lambda: datetime.now(UTC) > not_before + timedelta(seconds=12),
+        what="the confirmation delay to pass",
         timeout=WAIT,
     )
     verdicts = [d["decision"] for d in decisions_for(receiver, "E2ESlowCheckout")]
@@ -230,9 +229,9 @@ def test_low_severity_only_notifies(
     decision = wait_for_decision(receiver, "E2EMinorBug", lambda d: d["decision"] == "notify", "a notify")
     assert decision["route"] == "low"
     assert decision["target"] == f"deployment/{DEPLOYMENT} -n {LOW_NS}"
-    probes.wait_for(
-        "the RollbackNotify Event",
+    eventually(
         lambda: "RollbackNotify" in reasons(our_events(control_plane, LOW_NS)),
+        what="the RollbackNotify Event",
         timeout=WAIT,
     )
     deployment = incident.read_deployment(control_plane, LOW_NS)
@@ -271,11 +270,11 @@ def test_ha_alertmanager_pair_into_two_replicas_rolls_back_exactly_once(
 ) -> None:
     deploy_seed(HA_NS)
     # A second replica sharing the first one's state namespace and token, as two pods of the chart would.
-    replica = ReceiverProcess(
+    replica, _ = example_receiver(
         tmp_path / "receiver-1",
         kubeconfig=control_plane.kubeconfig,
         timings=TIMINGS,
-        allow=receiver.config.document["namespaces"]["allow"],
+        allow=receiver.config["namespaces"]["allow"],
         state_namespace=state_namespace,
         token_file=receiver.token_file,
     )
@@ -292,23 +291,23 @@ def test_ha_alertmanager_pair_into_two_replicas_rolls_back_exactly_once(
 
         for r in replicas:
             wait_for_decision(r, "E2EHighErrorRateHA", lambda d: True, f"a decision on {r.url}")
-        probes.wait_for(
-            "the rollback to finish",
+        eventually(
             lambda: (
                 all(r.metric("rollback_receiver_inflight_rollbacks") == 0 for r in replicas)
                 and sum(r.metric(ROLLBACKS, result="succeeded") for r in replicas)
-                > sum(probes.metric_value(m, ROLLBACKS, result="succeeded") for m in before)
+                > sum(metric_value(m, ROLLBACKS, result="succeeded") for m in before)
             ),
+            what="the rollback to finish",
             timeout=WAIT,
         )
 
         received = [
-            r.metric(RECEIVED, status="firing") - probes.metric_value(m, RECEIVED, status="firing")
+            r.metric(RECEIVED, status="firing") - metric_value(m, RECEIVED, status="firing")
             for r, m in zip(replicas, before, strict=True)
         ]
         assert all(n >= 1 for n in received), f"each replica must have received the alert: {received}"
         rolled = [
-            r.metric(ROLLBACKS, result="succeeded") - probes.metric_value(m, ROLLBACKS, result="succeeded")
+            r.metric(ROLLBACKS, result="succeeded") - metric_value(m, ROLLBACKS, result="succeeded")
             for r, m in zip(replicas, before, strict=True)
         ]
         assert sum(rolled) == 1, f"rollbacks per replica: {rolled}"

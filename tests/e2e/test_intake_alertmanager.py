@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from web.web_support import Harness, build, config_dict, write_config
 
-from harness.alertmanager import AlertmanagerCluster
+from harness.alertmanager import AlertmanagerCluster, webhook_config
 from receiver.web.app import create_app
 from receiver.web.server import Listener
 
@@ -35,31 +35,6 @@ async def receiver(tmp_path: Path) -> AsyncIterator[tuple[Harness, str]]:
         await harness.service.stop()
 
 
-def am_config(url: str, token_file: Path) -> dict[str, Any]:
-    return {
-        "route": {
-            "receiver": "rollback-receiver",
-            "group_by": ["alertname"],
-            "group_wait": "1s",
-            "group_interval": "1s",
-            "repeat_interval": "2s",  # Alertmanager repeats the group: the intake must dedupe
-        },
-        "receivers": [
-            {
-                "name": "rollback-receiver",
-                "webhook_configs": [
-                    {
-                        "url": url,
-                        "send_resolved": True,
-                        "max_alerts": 0,
-                        "http_config": {"authorization": {"credentials_file": str(token_file)}},
-                    }
-                ],
-            }
-        ],
-    }
-
-
 async def until(condition: Callable[[], bool], what: str, am: AlertmanagerCluster) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + DEADLINE
@@ -76,7 +51,10 @@ async def test_alertmanager_delivers_per_alert_deduplicated_and_resolved(
     tmp_path: Path,
 ) -> None:
     harness, url = receiver
-    am = alertmanager_factory(am_config(url, tmp_path / "token"))  # the token file write_config made
+    # Alertmanager repeats the group every 2 s: the intake must dedupe.
+    am = alertmanager_factory(
+        webhook_config(url, token_file=tmp_path / "token", repeat_interval="2s")  # write_config's token file
+    )
     started = datetime.now(UTC) - timedelta(seconds=5)
     rollback = {
         "labels": {

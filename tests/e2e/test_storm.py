@@ -11,16 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from receiver_process import (
-    V1,
-    V2,
-    ReceiverProcess,
-    eventually,
-    our_events,
-    receiver_config,
-    webhook_alert,
-    webhook_payload,
-)
+from e2e_support import V1, V2, image_of, our_events, receiver_config
+
+from harness.receiver import ReceiverProcess, webhook_alert, webhook_payload
+from harness.waiting import eventually
 
 pytestmark = [pytest.mark.e2e]
 
@@ -92,7 +86,7 @@ def test_alert_storm_respects_budgets(control_plane, storm_namespaces, tmp_path)
             "max_concurrent": GLOBAL_BUDGET,
         },
     )
-    receiver = ReceiverProcess(tmp_path / "storm", config, control_plane.kubeconfig, pod_name="storm")
+    receiver = ReceiverProcess(tmp_path / "storm", kubeconfig=control_plane.kubeconfig, config=config)
     receiver.start()
     try:
         alerts = [
@@ -142,7 +136,7 @@ def test_alert_storm_respects_budgets(control_plane, storm_namespaces, tmp_path)
         assert refused <= EXPECTED_REFUSALS, decisions
         # The budgets hold exactly: ten rollbacks, never more than three in one namespace.
         assert decisions.get(("rollback", "eligible")) == GLOBAL_BUDGET
-        assert receiver.metric("rollback_receiver_rollbacks_total", {"result": "succeeded"}) == GLOBAL_BUDGET
+        assert receiver.metric("rollback_receiver_rollbacks_total", result="succeeded") == GLOBAL_BUDGET
         triggered = Counter(
             e["involvedObject"]["namespace"]
             for ns in storm_namespaces
@@ -151,13 +145,8 @@ def test_alert_storm_respects_budgets(control_plane, storm_namespaces, tmp_path)
         )
         assert sum(triggered.values()) == GLOBAL_BUDGET
         assert max(triggered.values()) <= NS_BUDGET
-        rolled_back = [t for t in targets if _image(control_plane, *t) == V1]
+        rolled_back = [t for t in targets if image_of(control_plane, *t) == V1]
         assert len(rolled_back) == GLOBAL_BUDGET
         assert receiver.metric("rollback_receiver_circuit_breaker_open") == 1
     finally:
         receiver.stop()
-
-
-def _image(cp: Any, namespace: str, name: str) -> str:
-    obj = cp.kubectl_json("get", "deployment", name, "-n", namespace)
-    return str(obj["spec"]["template"]["spec"]["containers"][0]["image"])
