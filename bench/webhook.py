@@ -207,7 +207,8 @@ def run_one(name: str, args: argparse.Namespace) -> dict[str, float]:
         (Path(workdir) / "token").write_text(TOKEN)
         (Path(workdir) / "config.yaml").write_text(CONFIG.format(port=port))
         target, target_args = (serve_bare, (port,)) if name == "bare" else (serve_receiver, (port, workdir))
-        server = multiprocessing.Process(target=target, args=target_args, daemon=True)
+        # spawn, not fork: a forked server would inherit (and be measured with) the client's memory
+        server = multiprocessing.get_context("spawn").Process(target=target, args=target_args, daemon=True)
         server.start()
         try:
             asyncio.run(wait_listening(port))
