@@ -4,8 +4,9 @@ record. Exactly once per (alert episode, workload) with any number of replicas a
 1. decide on a snapshot (workload facts + the state ConfigMap);
 2. reserve the budget under the claim key `alert|workload` in the ConfigMap (optimistic concurrency; the
    guards run again on the fresh state inside the same write, so budgets hold under races);
-3. undo with the snapshot's resourceVersion as precondition and our `last-alert` annotation in the same
-   patch; a Conflict means "decide again on fresh facts", which then says `already_handled`;
+3. undo with the decision's facts as precondition (anything the decision depended on changed -> Conflict;
+   status-only writes by the controller do not count) and our `last-alert` annotation in the same patch;
+   a Conflict means "decide again on fresh facts", which then says `already_handled`;
 4. follow the rollout and record the outcome in the ledger (which drives the circuit breaker).
 
 A reservation that did not lead to a patch is released. Claims left without an outcome by a crash are

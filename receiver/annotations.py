@@ -12,6 +12,9 @@ LAST_ALERT = PREFIX + "last-alert"  # episode key of the alert we rolled back fo
 ROLLED_BACK_AT = PREFIX + "rolled-back-at"
 ROLLED_BACK_FROM = PREFIX + "rolled-back-from"
 ROLLED_BACK_TO = PREFIX + "rolled-back-to"
+# The template hash (pod-template-hash / controller-revision-hash) of the revision we restored: revision
+# numbers change when the controller re-numbers it, the hash does not. It is how we recognise our rollback.
+ROLLED_BACK_TO_TEMPLATE = PREFIX + "rolled-back-to-template"
 ACTOR = PREFIX + "actor"
 CHANGE_CAUSE = "kubernetes.io/change-cause"
 

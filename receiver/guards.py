@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from receiver.alerts import Alert, AlertStatus
-from receiver.annotations import ENABLED, LAST_ALERT, PAUSED, ROLLED_BACK_AT
+from receiver.annotations import ENABLED, LAST_ALERT, PAUSED, ROLLED_BACK_AT, ROLLED_BACK_TO_TEMPLATE
 from receiver.config import SYSTEM_NAMESPACES, Action, Config, GitOpsPolicy, Mode, Route
 from receiver.decisions import Decision, GuardState, Reason, Verdict, claim_key
 from receiver.routing import TargetError, render_namespace
@@ -128,11 +128,12 @@ def decide(
         )
 
     rolled_back_at = parse_time(annotations.get(ROLLED_BACK_AT))
-    if rolled_back_at is not None and current is not None and current.created_at <= rolled_back_at:
+    restored = annotations.get(ROLLED_BACK_TO_TEMPLATE)
+    if restored and current is not None and current.template_hash == restored:
         return stop(
             Reason.OWN_ROLLBACK,
             f"the live revision {current.number} of {ref} was restored by our rollback at "
-            f"{rolled_back_at.isoformat()}; never roll back a rollback",
+            f"{annotations.get(ROLLED_BACK_AT, 'an unrecorded time')}; never roll back a rollback",
         )
     cooldown = route.guards.cooldown
     if rolled_back_at is not None and now - rolled_back_at < cooldown:

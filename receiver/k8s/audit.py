@@ -15,6 +15,7 @@ from receiver.annotations import (
     ROLLED_BACK_AT,
     ROLLED_BACK_FROM,
     ROLLED_BACK_TO,
+    ROLLED_BACK_TO_TEMPLATE,
     is_ours,
 )
 from receiver.k8s.timestamps import format_time
@@ -29,6 +30,7 @@ __all__ = [
     "ROLLED_BACK_AT",
     "ROLLED_BACK_FROM",
     "ROLLED_BACK_TO",
+    "ROLLED_BACK_TO_TEMPLATE",
     "audit_annotations",
     "change_cause",
     "is_ours",

@@ -51,7 +51,7 @@ def guarded_patch(ref: WorkloadRef, undo_plan: UndoPlan, annotations: Mapping[st
     return body
 
 
-def _with_revisions(audit_map: Mapping[str, str], undo_plan: UndoPlan) -> dict[str, str]:
+def _with_revisions(audit_map: Mapping[str, str], undo_plan: UndoPlan, snap: Snapshot) -> dict[str, str]:
     decided = audit_map.get(audit.ROLLED_BACK_TO, "0")
     if decided != "0" and decided != str(undo_plan.target_revision):
         raise Conflict(
@@ -62,6 +62,9 @@ def _with_revisions(audit_map: Mapping[str, str], undo_plan: UndoPlan) -> dict[s
     result = audit.pin_revision(audit_map, undo_plan.target_revision)
     if undo_plan.from_revision is not None:
         result[audit.ROLLED_BACK_FROM] = str(undo_plan.from_revision)
+    restored = next((r for r in revisions_of(snap) if r.number == undo_plan.target_revision), None)
+    if restored is not None and restored.template_hash:
+        result[audit.ROLLED_BACK_TO_TEMPLATE] = restored.template_hash
     return result
 
 
@@ -133,7 +136,7 @@ async def _undo_once(
             from_revision=undo_plan.from_revision,
             dry_run=dry_run,
         )
-    annotations = _with_revisions(audit_map, undo_plan) if audit_map is not None else {}
+    annotations = _with_revisions(audit_map, undo_plan, snap) if audit_map is not None else {}
     query = {"fieldManager": FIELD_MANAGER}
     if dry_run:
         query["dryRun"] = "All"

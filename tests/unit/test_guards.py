@@ -352,7 +352,12 @@ CASES: list[tuple[str, list[Callable[[Case], None]], Verdict, str]] = [
     (
         "the live revision is our own rollback stops",
         [
-            annotations({"rollback-receiver.io/rolled-back-at": "2026-05-01T02:40:00Z"}),
+            annotations(
+                {
+                    "rollback-receiver.io/rolled-back-at": "2026-05-01T02:40:00Z",
+                    "rollback-receiver.io/rolled-back-to-template": "aaa",
+                }
+            ),
             facts_with(
                 current_revision=3,
                 current_revision_since=NOW - timedelta(minutes=20),
@@ -367,7 +372,15 @@ CASES: list[tuple[str, list[Callable[[Case], None]], Verdict, str]] = [
     ),
     (
         "a new deploy within the cooldown stops",
-        [annotations({"rollback-receiver.io/rolled-back-at": "2026-05-01T02:45:00Z"})],
+        [
+            annotations(
+                {
+                    "rollback-receiver.io/rolled-back-at": "2026-05-01T02:45:00Z",
+                    # the revision we restored is not the live one: a human deployed since
+                    "rollback-receiver.io/rolled-back-to-template": "old",
+                }
+            )
+        ],
         Verdict.SKIP,
         "cooldown",
     ),
