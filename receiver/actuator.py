@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from receiver import guards, routing
+from receiver import guards
 from receiver.alerts import Alert, AlertStatus
 from receiver.annotations import LAST_ALERT, ROLLED_BACK_AT
 from receiver.config import Action, Config, Route
@@ -46,7 +46,6 @@ from receiver.decisions import (
     pending_key,
 )
 from receiver.k8s import (
-    AmbiguousTarget,
     Conflict,
     KubeClient,
     KubeError,
@@ -55,7 +54,6 @@ from receiver.k8s import (
     emit_event,
     follow_rollout,
     read_facts,
-    resolve,
     undo,
 )
 from receiver.k8s import audit as audit_keys
@@ -63,6 +61,8 @@ from receiver.k8s import state as ledger
 from receiver.k8s.state import StateError, StateStore
 from receiver.metrics import Metrics
 from receiver.reconcile import Reconciler, alert_from_webhook_shape, alert_to_webhook_shape
+from receiver.routing import TargetError
+from receiver.targets import resolve_targets
 from receiver.worker import WorkItem
 from receiver.workload import WorkloadFacts, WorkloadKind, WorkloadRef
 
@@ -250,37 +250,13 @@ class RollbackActuator:
             await self._handle_target(item, ref)
 
     async def _targets(self, item: WorkItem) -> tuple[WorkloadRef, ...]:
-        alert, route, now = item.alert, item.route, self._clock()
-        spec = route.target
-        assert spec is not None
-        cap = routing.target_cap(spec, self._config.limits)
         try:
-            if spec.selector is not None:
-                namespace, selector = routing.render_selector(alert, spec)
-                names: tuple[str, ...] = ()
-            else:
-                rendered = routing.render_refs(alert, spec)
-                namespace, selector, names = rendered[0].namespace, None, tuple(r.name for r in rendered)
-                if len(names) > cap:
-                    raise AmbiguousTarget(f"{len(names)} targets exceed the cap of {cap}: {', '.join(names)}")
-        except routing.TargetError as exc:
-            self._record(guards.refuse_targets(alert, route, now, exc.reason, exc.message))
+            return await resolve_targets(self._kube, item.alert, item.route, self._config)
+        except TargetError as exc:
+            self._record(
+                guards.refuse_targets(item.alert, item.route, self._clock(), exc.reason, exc.message)
+            )
             return ()
-        except AmbiguousTarget as exc:
-            self._record(guards.refuse_targets(alert, route, now, Reason.TOO_MANY_TARGETS, exc.message))
-            return ()
-        denied = guards.namespace_denied(namespace, self._config)
-        if denied is not None:
-            # Not even a read in a namespace we were not given.
-            self._record(guards.refuse_targets(alert, route, now, Reason.NAMESPACE_DENIED, denied))
-            return ()
-        try:
-            return await resolve(self._kube, spec.kind, namespace, names=names, selector=selector, cap=cap)
-        except NotFound as exc:
-            self._record(guards.refuse_targets(alert, route, now, Reason.TARGET_UNRESOLVED, exc.message))
-        except AmbiguousTarget as exc:
-            self._record(guards.refuse_targets(alert, route, now, Reason.TARGET_AMBIGUOUS, exc.message))
-        return ()
 
     async def _handle_target(self, item: WorkItem, ref: WorkloadRef) -> None:
         lock = self._locks.get(ref)

@@ -1,13 +1,15 @@
 """`rollback-receiver check-config FILE...` and `rollback-receiver routes test --config FILE PAYLOAD.json`.
 
-Neither touches the cluster. `check-config` exits like `amtool check-config`: 0 when every file is valid,
-1 otherwise. `routes test` shows, per alert of a webhook payload, the route taken, the target(s) and the
-decision the offline guards make (the workload, change and budget guards need the cluster).
+`check-config` exits like `amtool check-config`: 0 when every file is valid, 1 otherwise. `routes test`
+shows, per alert of a webhook payload, the route taken, the target(s) and the decision the offline guards
+make; with `--cluster` it also reads (never writes) the workloads and the shared guard state and shows the
+decision every guard would make right now.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from datetime import UTC, datetime
@@ -16,6 +18,7 @@ from typing import Any, TextIO
 
 from receiver.alerts import Alert, PayloadError, decode_payload, parse_time
 from receiver.config import Config, ConfigError, Route, format_duration, load_config
+from receiver.k8s.errors import KubeError
 from receiver.routing import TargetError, render_refs, render_selector, select_routes, target_cap
 
 
@@ -34,12 +37,19 @@ def register(subparsers: Any) -> None:
         "test",
         help="show route, targets and decision for each alert of a webhook payload",
         description="Show, per alert of an Alertmanager webhook payload (JSON file, or - for stdin), the "
-        "route matched, the target(s) and the decision of the offline guards. Does not touch the cluster.",
+        "route matched, the target(s) and the decision of the offline guards. Does not touch the cluster "
+        "unless --cluster is given; then it reads (never writes) the workloads and the guard state and "
+        "shows the decision of every guard.",
     )
     test.add_argument("--config", required=True, type=Path, metavar="FILE")
     test.add_argument("payload", metavar="PAYLOAD.json")
     test.add_argument("--now", help="evaluate at this RFC 3339 time (default: now)")
     test.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    test.add_argument("--cluster", action="store_true", help="also evaluate the cluster guards (read-only)")
+    test.add_argument(
+        "--kubeconfig", help="with --cluster: kubeconfig file (default: in-cluster, $KUBECONFIG)"
+    )
+    test.add_argument("--context", help="with --cluster: kubeconfig context")
     test.set_defaults(run=run_routes_test)
 
 
@@ -83,11 +93,16 @@ def run_routes_test(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         print(f"{args.payload}: {exc}", file=sys.stderr)
         return 1
     assert now is not None
-    rows = [
-        _explain(alert, route, config, now, payload.truncated_alerts)
-        for alert in payload.alerts
-        for route in (select_routes(alert, config.routes) or (None,))
+    pairs = [
+        (alert, route) for alert in payload.alerts for route in select_routes(alert, config.routes) or (None,)
     ]
+    rows = [_explain(alert, route, config, now, payload.truncated_alerts) for alert, route in pairs]
+    if args.cluster:
+        try:
+            asyncio.run(_add_cluster_decisions(args, pairs, rows, config, now, payload.truncated_alerts))
+        except KubeError as exc:
+            print(f"error: {exc.describe()}", file=sys.stderr)
+            return 1
     if args.output == "json":
         json.dump(rows, out, indent=2)
         print(file=out)
@@ -123,6 +138,49 @@ def _explain(
     return row
 
 
+async def _add_cluster_decisions(
+    args: argparse.Namespace,
+    pairs: list[tuple[Alert, Route | None]],
+    rows: list[dict[str, Any]],
+    config: Config,
+    now: datetime,
+    truncated: int,
+) -> None:
+    """Every guard on fresh facts, for the alerts the offline guards let through. Reads only."""
+    from receiver import guards
+    from receiver.k8s import connect, read_facts
+    from receiver.k8s.state import StateStore
+    from receiver.targets import resolve_targets
+
+    kube = await connect(args.kubeconfig, args.context)
+    try:
+        state = await StateStore.for_config(kube, config).read()
+        for (alert, route), row in zip(pairs, rows, strict=True):
+            if route is None or route.target is None or row["decision"] not in ("rollback", "dry-run"):
+                continue
+            try:
+                refs = await resolve_targets(kube, alert, route, config)
+            except TargetError as exc:
+                row["cluster"] = [
+                    {"target": None, "decision": "skip", "reason": exc.reason, "message": exc.message}
+                ]
+                continue
+            row["cluster"] = []
+            for ref in refs:
+                facts = await read_facts(kube, ref)
+                decision = guards.decide(alert, route, facts, state, config, now, truncated_alerts=truncated)
+                row["cluster"].append(
+                    {
+                        "target": str(ref),
+                        "decision": decision.verdict.value,
+                        "reason": decision.reason,
+                        "message": decision.message,
+                    }
+                )
+    finally:
+        await kube.close()
+
+
 def _targets(alert: Alert, route: Route, config: Config) -> list[str]:
     spec = route.target
     if spec is None:
@@ -150,3 +208,9 @@ def _print_row(row: dict[str, Any], out: TextIO) -> None:
     print(f"  decision: {row['decision']} ({row['reason']}): {row['message']}", file=out)
     if "not_before" in row:
         print(f"  not before: {row['not_before']}", file=out)
+    for verdict in row.get("cluster", ()):
+        where = verdict["target"] or "-"
+        print(
+            f"  cluster:  {where}: {verdict['decision']} ({verdict['reason']}): {verdict['message']}",
+            file=out,
+        )
