@@ -23,7 +23,8 @@ def eventually(
     retry_on: tuple[type[Exception], ...] = (),
     on_fail: Callable[[], str] | None = None,
 ) -> T:
-    """Poll `check` until it returns something other than None or False, and return that.
+    """Poll `check` until it returns an answer, and return that. None, False and an empty collection or
+    string mean "not yet"; any number (0 included) is an answer.
 
     The timeout only bounds a hang: nothing may assert on how long it took. `retry_on` exceptions mean
     "not yet" (e.g. OSError while a process restarts); the last one is named if time runs out, with
@@ -36,8 +37,8 @@ def eventually(
             value = check()
         except retry_on as error:
             last_error, value = error, None
-        if value is not None and value is not False:
-            return value
+        if not _not_yet(value):
+            return value  # type: ignore[return-value]
         if time.monotonic() >= deadline:
             message = f"gave up after {timeout:.0f}s waiting for {what}"
             if last_error is not None:
@@ -46,3 +47,9 @@ def eventually(
                 message += f"\n{on_fail()}"
             raise GaveUpWaiting(message)
         time.sleep(interval)
+
+
+def _not_yet(value: object) -> bool:
+    if value is None or value is False:
+        return True
+    return isinstance(value, str | bytes | list | tuple | dict | set | frozenset) and not value
