@@ -1,14 +1,23 @@
-"""Kubernetes Events on the workload, so `kubectl describe` and `kubectl get events` show what we did."""
+"""Kubernetes Events on the workload, so `kubectl describe` and `kubectl get events` show what we did.
+
+Identical Events are aggregated the way client-go's EventRecorder (`tools/record` EventCorrelator) does
+it: repeating the same decision on the same workload bumps `count` and `lastTimestamp` of the Event
+already written instead of creating another, so an alert storm does not flood etcd with Events.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
-from datetime import UTC, datetime
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from receiver.k8s import errors
-from receiver.k8s.client import KubeClient
+from receiver.k8s.client import MERGE_PATCH, KubeClient
 from receiver.k8s.timestamps import format_time
 from receiver.workload import WorkloadRef
 
@@ -23,20 +32,116 @@ SKIPPED = "RollbackSkipped"
 DRY_RUN = "RollbackDryRun"
 
 _MAX_MESSAGE = 1024  # the API server rejects longer core/v1 Event messages
+# client-go's defaults: an LRU of 4096 event keys, and 10 minutes as the aggregation window.
+AGGREGATION_WINDOW = timedelta(minutes=10)
+MAX_KEYS = 4096
+_DEADLINE = 5.0  # seconds per Event write: an Event is never worth holding up a decision
+
+# namespace, involved object uid, reason, message, type
+EventKey = tuple[str, str, str, str, str]
+_NEVER = datetime.min.replace(tzinfo=UTC)
 
 
-async def emit_event(
-    kube: KubeClient,
-    ref: WorkloadRef,
-    *,
-    uid: str,
-    reason: str,
-    message: str,
-    warning: bool = False,
-) -> None:
-    """Create a core/v1 Event about the workload. A failure to record is logged, never raised."""
-    now = format_time(datetime.now(UTC))
-    event = {
+@dataclass(slots=True)
+class _Written:
+    """The Event we last wrote for one key; `name` is empty until a create succeeded."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one write at a time per key
+    name: str = ""
+    count: int = 0
+    last: datetime = _NEVER
+
+
+class EventRecorder:
+    """Writes Events, aggregating a repeat of the same Event within `window` into the one already written.
+
+    The memory of what was written is per process: Events created by another replica (or before a
+    restart) are not aggregated, each replica keeps its own count. If the Event we would bump is gone
+    (expired by the API server's event TTL, or deleted), a new one is created.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        window: timedelta = AGGREGATION_WINDOW,
+        max_keys: int = MAX_KEYS,
+    ) -> None:
+        self._clock = clock
+        self._window = window
+        self._max_keys = max_keys
+        self._written: OrderedDict[EventKey, _Written] = OrderedDict()
+
+    async def emit(
+        self,
+        kube: KubeClient,
+        ref: WorkloadRef,
+        *,
+        uid: str,
+        reason: str,
+        message: str,
+        warning: bool = False,
+    ) -> None:
+        """Record an Event about the workload. A failure to record is logged, never raised."""
+        event_type = "Warning" if warning else "Normal"
+        message = message[:_MAX_MESSAGE]
+        written = self._remember((ref.namespace, uid, reason, message, event_type))
+        async with written.lock:
+            now = self._clock()
+            try:
+                recent = written.name and now - written.last < self._window
+                if recent and await self._bump(kube, ref, written, now):
+                    return
+                created = await kube.request(
+                    "create",
+                    f"/api/v1/namespaces/{ref.namespace}/events",
+                    body=_new_event(ref, uid, reason, message, event_type, now),
+                    content_type="application/json",
+                    what=f"events -n {ref.namespace}",
+                    deadline=_DEADLINE,
+                )
+            except errors.KubeError as exc:
+                logger.warning("could not record event %s on %s: %s", reason, ref, exc.describe())
+                return
+            written.name = str(created.get("metadata", {}).get("name", ""))
+            written.count, written.last = 1, now
+
+    async def _bump(self, kube: KubeClient, ref: WorkloadRef, written: _Written, now: datetime) -> bool:
+        """Count one more occurrence on the Event already written; False when it has to be created anew."""
+        try:
+            await kube.request(
+                "patch",
+                f"/api/v1/namespaces/{ref.namespace}/events/{written.name}",
+                body={"count": written.count + 1, "lastTimestamp": format_time(now)},
+                content_type=MERGE_PATCH,
+                what=f"events/{written.name} -n {ref.namespace}",
+                deadline=_DEADLINE,
+            )
+        except errors.NotFound:
+            return False  # expired or deleted: start a new Event
+        except errors.Forbidden as exc:
+            # RBAC from before aggregation (create only): a new Event still tells the story.
+            logger.warning("could not update event %s on %s: %s", written.name, ref, exc.describe())
+            return False
+        written.count += 1
+        written.last = now
+        return True
+
+    def _remember(self, key: EventKey) -> _Written:
+        written = self._written.get(key)
+        if written is None:
+            written = self._written[key] = _Written()
+        self._written.move_to_end(key)
+        while len(self._written) > self._max_keys:
+            self._written.popitem(last=False)
+        return written
+
+
+def _new_event(
+    ref: WorkloadRef, uid: str, reason: str, message: str, event_type: str, now: datetime
+) -> dict[str, object]:
+    stamp = format_time(now)
+    return {
         "apiVersion": "v1",
         "kind": "Event",
         "metadata": {"generateName": f"{ref.name}.", "namespace": ref.namespace},
@@ -48,23 +153,32 @@ async def emit_event(
             "uid": uid,
         },
         "reason": reason,
-        "message": message[:_MAX_MESSAGE],
-        "type": "Warning" if warning else "Normal",
+        "message": message,
+        "type": event_type,
         "source": {"component": COMPONENT},
         "reportingComponent": COMPONENT,
         "reportingInstance": os.environ.get("POD_NAME") or socket.gethostname(),
-        "firstTimestamp": now,
-        "lastTimestamp": now,
+        "firstTimestamp": stamp,
+        "lastTimestamp": stamp,
         "count": 1,
     }
-    try:
-        await kube.request(
-            "create",
-            f"/api/v1/namespaces/{ref.namespace}/events",
-            body=event,
-            content_type="application/json",
-            what=f"events -n {ref.namespace}",
-            deadline=5.0,
-        )
-    except errors.KubeError as exc:
-        logger.warning("could not record event %s on %s: %s", reason, ref, exc.describe())
+
+
+_RECORDER = EventRecorder()
+
+
+async def emit_event(
+    kube: KubeClient,
+    ref: WorkloadRef,
+    *,
+    uid: str,
+    reason: str,
+    message: str,
+    warning: bool = False,
+) -> None:
+    """Record a core/v1 Event about the workload; a repeat within 10 minutes bumps the existing one's count.
+
+    Aggregation is in-process only: Events written by other replicas are not aggregated. A failure to
+    record is logged, never raised.
+    """
+    await _RECORDER.emit(kube, ref, uid=uid, reason=reason, message=message, warning=warning)

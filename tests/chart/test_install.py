@@ -199,6 +199,8 @@ def test_service_account_is_refused_outside_its_namespaces(
         ("watch", "statefulsets.apps", "allowed", True),
         ("list", "controllerrevisions.apps", "allowed", True),
         ("create", "events", "allowed", True),
+        ("patch", "events", "allowed", True),
+        ("delete", "events", "allowed", False),
         ("get", "configmaps/rollback-receiver-state", "release", True),
         ("patch", "configmaps/rollback-receiver-state", "release", True),
         ("delete", "deployments.apps", "allowed", False),

@@ -48,6 +48,12 @@ CALL_SITES: dict[tuple[str, str, str], list[tuple[str, str]]] = {
     ("", "events", "create"): [
         ("k8s/events.py", r'\.request\(\s*"create",\s*f"/api/v1/namespaces/\{ref\.namespace\}/events"')
     ],
+    ("", "events", "patch"): [
+        (
+            "k8s/events.py",
+            r'\.request\(\s*"patch",\s*f"/api/v1/namespaces/\{ref\.namespace\}/events/\{written\.name\}"',
+        )
+    ],
     ("", "configmaps", "create"): [
         (
             "k8s/state.py",

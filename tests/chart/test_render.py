@@ -49,6 +49,7 @@ WORKLOAD_RULES = {
     ("apps", "replicasets", "list", ()),
     ("apps", "controllerrevisions", "list", ()),
     ("", "events", "create", ()),
+    ("", "events", "patch", ()),
 }
 STATE_CONFIGMAP = f"{RELEASE}-state"
 STATE_RULES = {

@@ -197,6 +197,7 @@ class Rig:
         return int(self.get(name)["metadata"]["annotations"]["deployment.kubernetes.io/revision"])
 
     def events(self, name: str) -> list[tuple[str, str]]:
+        """(reason, message) once per emission: an aggregated Event counts `count` times."""
         items = self.cp.kubectl_json(
             "get", "events", "-n", self.ns, "--field-selector", f"involvedObject.name={name}"
         )["items"]
@@ -204,6 +205,7 @@ class Rig:
             (e["reason"], e["message"])
             for e in items
             if e.get("source", {}).get("component") == "rollback-receiver"
+            for _ in range(int(e.get("count") or 1))
         ]
 
     def event_reasons(self, name: str) -> list[str]:

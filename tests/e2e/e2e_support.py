@@ -90,5 +90,11 @@ def our_events(cp: Any, namespace: str, name: str | None = None) -> list[dict[st
     return [e for e in items if e.get("source", {}).get("component") == "rollback-receiver"]
 
 
+def occurrences(event: dict[str, Any]) -> int:
+    """How many times the Event was emitted: identical repeats are aggregated into one Event's `count`."""
+    return int(event.get("count") or 1)
+
+
 def event_reasons(cp: Any, namespace: str, name: str) -> list[str]:
-    return [str(e["reason"]) for e in our_events(cp, namespace, name)]
+    """One reason per emission (an aggregated Event counts `count` times)."""
+    return [str(e["reason"]) for e in our_events(cp, namespace, name) for _ in range(occurrences(e))]

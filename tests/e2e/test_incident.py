@@ -88,7 +88,8 @@ def our_events(cluster: ClusterAccess, namespace: str) -> list[dict[str, Any]]:
 
 
 def reasons(events: list[dict[str, Any]]) -> list[str]:
-    return [str(e["reason"]) for e in events]
+    """One reason per emission (an aggregated Event counts `count` times)."""
+    return [str(e["reason"]) for e in events for _ in range(int(e.get("count") or 1))]
 
 
 @pytest.fixture

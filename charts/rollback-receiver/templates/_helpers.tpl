@@ -134,7 +134,7 @@ What the receiver does to workloads, and nothing more. Each rule is a call the r
 (tests/chart/test_rbac.py names the call sites and fails when a grant has none):
 - read a workload, list and watch it (selector targets, `rollout status`), patch it back (the undo);
 - list its revision history (ReplicaSets for Deployments, ControllerRevisions for the others);
-- record every decision as an Event on the workload.
+- record every decision as an Event on the workload, and bump the count of an identical one (patch).
 */}}
 {{- define "rollback-receiver.workloadRules" -}}
 - apiGroups: ["apps"]
@@ -145,5 +145,5 @@ What the receiver does to workloads, and nothing more. Each rule is a call the r
   verbs: ["list"]
 - apiGroups: [""]
   resources: ["events"]
-  verbs: ["create"]
+  verbs: ["create", "patch"]
 {{- end }}
