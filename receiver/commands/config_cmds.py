@@ -53,7 +53,8 @@ def register(subparsers: Any) -> None:
     test.set_defaults(run=run_routes_test)
 
 
-def run_check(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+def run_check(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    out = out or sys.stdout  # looked up per call: a default bound at import would outlive a redirect
     failed = False
     for path in args.files:
         try:
@@ -75,7 +76,8 @@ def run_check(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     return 1 if failed else 0
 
 
-def run_routes_test(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+def run_routes_test(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
     try:
         config = load_config(args.config)
     except ConfigError as exc:
