@@ -352,6 +352,7 @@ class RollbackActuator:
                 workload=str(ref),
                 claimed_at=now,
                 holder=self.holder,
+                verify_timeout=item.route.guards.verify_timeout,
             )
             existing = state.claim(key)
             if existing is not None and existing.holder == self.holder:
@@ -544,7 +545,11 @@ class RollbackActuator:
             return True  # ours, from before a restart (we are not working on it now)
         if claim.patched_at is None:
             return now - claim.claimed_at >= guards.CLAIM_STALE_AFTER
-        return now - claim.patched_at >= self._config.defaults.verify_timeout + guards.CLAIM_STALE_AFTER
+        return now - claim.patched_at >= self._verify_timeout(claim) + guards.CLAIM_STALE_AFTER
+
+    def _verify_timeout(self, claim: Claim) -> timedelta:
+        """The route's verify timeout recorded in the claim (older claims: the default)."""
+        return claim.verify_timeout or self._config.defaults.verify_timeout
 
     async def _recover(self, claim: Claim) -> None:
         ref = _ref_of(claim.key)
@@ -575,10 +580,7 @@ class RollbackActuator:
                     lambda s: _same(ledger.update_claim(s, claim.key, patched_at=patched)), now=now
                 )
             logger.info("following a rollback interrupted by a restart", extra={"claim": claim.key})
-            # The route is not known here; the default verify timeout bounds the follow.
-            await self._verify(
-                claim.key, ref, facts.uid, claim.alert_name, self._config.defaults.verify_timeout
-            )
+            await self._verify(claim.key, ref, facts.uid, claim.alert_name, self._verify_timeout(claim))
         finally:
             self._active.discard(claim.key)
 

@@ -115,6 +115,7 @@ class Claim:
     outcome: Outcome | None = None  # set once the rollout was followed to the end
     finished_at: datetime | None = None
     message: str = ""
+    verify_timeout: timedelta | None = None  # the route's: a replica taking the claim over follows as long
 
 
 def claim_key(alert_key: str, target: WorkloadRef) -> str:

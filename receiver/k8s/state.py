@@ -249,6 +249,7 @@ def encode(state: GuardState) -> dict[str, Any]:
                 "outcome": c.outcome.value if c.outcome else None,
                 "finished_at": _iso(c.finished_at),
                 "message": c.message,
+                "verify_timeout_seconds": c.verify_timeout.total_seconds() if c.verify_timeout else None,
             }
             for c in state.claims
         ],
@@ -289,7 +290,12 @@ def _claim(doc: Mapping[str, Any]) -> Claim:
         outcome=Outcome(doc["outcome"]) if doc.get("outcome") else None,
         finished_at=_time(doc.get("finished_at")),
         message=str(doc.get("message", "")),
+        verify_timeout=_seconds(doc.get("verify_timeout_seconds")),
     )
+
+
+def _seconds(value: object) -> timedelta | None:
+    return timedelta(seconds=float(value)) if isinstance(value, int | float) and value > 0 else None
 
 
 def _breaker(doc: Mapping[str, Any]) -> Breaker:

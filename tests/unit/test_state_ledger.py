@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -108,3 +109,12 @@ def test_a_resolve_cancels_every_pending_confirmation_of_the_episode() -> None:
     state, cancelled = ledger.cancel_pending(state, "ep")
     assert {p.key for p in cancelled} == {"ep|medium", "ep|other"}
     assert [p.key for p in state.pending] == ["ep2|medium"]
+
+
+def test_a_claims_verify_timeout_survives_the_configmap_round_trip() -> None:
+    base = claim("a@t|Deployment/shop/web")
+    with_route = GuardState(claims=(dataclasses.replace(base, verify_timeout=timedelta(minutes=12)),))
+    without = GuardState(claims=(base,))
+    for state in (with_route, without):
+        document = {"data": {ledger.DATA_KEY: json.dumps(ledger.encode(state))}}
+        assert ledger.decode(document).claims == state.claims
