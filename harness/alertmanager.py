@@ -12,24 +12,12 @@ from typing import Any
 
 import yaml
 
+from harness.binaries import debian_binary
 from harness.http import is_ok, request_json
 from harness.processes import ManagedProcess, free_port
 
 ALERTMANAGER_BINARY = Path("/usr/bin/prometheus-alertmanager")
-INSTALL_HINT = "install it with `bash scripts/bootstrap.sh` or `apt-get install -y prometheus-alertmanager`"
 READY_TIMEOUT = 60.0
-
-
-class AlertmanagerMissingError(RuntimeError):
-    pass
-
-
-def alertmanager_binary() -> Path:
-    if not ALERTMANAGER_BINARY.is_file():
-        raise AlertmanagerMissingError(
-            f"Alertmanager is not installed ({ALERTMANAGER_BINARY} missing); {INSTALL_HINT}"
-        )
-    return ALERTMANAGER_BINARY
 
 
 class AlertmanagerCluster:
@@ -46,7 +34,7 @@ class AlertmanagerCluster:
         workdir: Path | None = None,
         extra_args: Sequence[str] = (),
     ) -> None:
-        self.binary = alertmanager_binary()
+        self.binary = debian_binary(ALERTMANAGER_BINARY, "prometheus-alertmanager", "Alertmanager")
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="rollback-receiver-am-"))
         self.replicas = replicas
         self.extra_args = list(extra_args)

@@ -105,3 +105,17 @@ def resolve(names: tuple[str, ...] = ALL_BINARIES) -> Binaries:
         )
     assert stages is not None
     return Binaries(paths=paths, kwok_stages=stages)
+
+
+class DebianPackageMissingError(RuntimeError):
+    """A real part that comes from Debian's packages (Alertmanager, Prometheus) is not installed."""
+
+
+def debian_binary(path: Path, package: str, what: str) -> Path:
+    """`path` if the Debian package providing it is installed, else an error that says how to install it."""
+    if not path.is_file():
+        raise DebianPackageMissingError(
+            f"{what} is not installed ({path} missing); install it with `bash scripts/bootstrap.sh` "
+            f"or `apt-get install -y {package}`"
+        )
+    return path

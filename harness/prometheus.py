@@ -11,24 +11,12 @@ from urllib.parse import urlencode, urlsplit
 
 import yaml
 
+from harness.binaries import debian_binary
 from harness.http import is_ok, request_json
 from harness.processes import ManagedProcess, free_port
 
 PROMETHEUS_BINARY = Path("/usr/bin/prometheus")
-INSTALL_HINT = "install it with `bash scripts/bootstrap.sh` or `apt-get install -y prometheus`"
 READY_TIMEOUT = 60.0
-
-
-class PrometheusMissingError(RuntimeError):
-    pass
-
-
-def prometheus_binary() -> Path:
-    if not PROMETHEUS_BINARY.is_file():
-        raise PrometheusMissingError(
-            f"Prometheus is not installed ({PROMETHEUS_BINARY} missing); {INSTALL_HINT}"
-        )
-    return PROMETHEUS_BINARY
 
 
 def _host_port(url_or_address: str) -> str:
@@ -53,7 +41,7 @@ class Prometheus:
         resend_delay: str = "1s",
         workdir: Path | None = None,
     ) -> None:
-        self.binary = prometheus_binary()
+        self.binary = debian_binary(PROMETHEUS_BINARY, "prometheus", "Prometheus")
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="rollback-receiver-prom-"))
         self.port = free_port()
         self.process: ManagedProcess | None = None

@@ -16,12 +16,13 @@ from typing import Any
 import pytest
 
 from harness import binaries
-from harness.alertmanager import AlertmanagerCluster, AlertmanagerMissingError
+from harness.alertmanager import AlertmanagerCluster
 from harness.alertmanager import push_alerts as _push_alerts
+from harness.binaries import DebianPackageMissingError
 from harness.cluster import ClusterAccess, ExistingCluster
 from harness.controlplane import ControlPlane
 from harness.processes import StartupError, sigterm_as_interrupt
-from harness.prometheus import Prometheus, PrometheusMissingError
+from harness.prometheus import Prometheus
 from harness.webhook_sink import WebhookSink
 
 CLUSTER_FIXTURES = {"control_plane", "namespace"}
@@ -117,7 +118,7 @@ def alertmanager_factory(tmp_path: Path) -> Iterator[AlertmanagerFactory]:
             cluster = AlertmanagerCluster(
                 config, replicas=replicas, workdir=_fresh_dir(tmp_path, "alertmanager"), extra_args=extra_args
             )
-        except AlertmanagerMissingError as error:
+        except DebianPackageMissingError as error:
             pytest.fail(str(error), pytrace=False)
         started.append(cluster)
         try:
@@ -139,7 +140,7 @@ def prometheus_factory(tmp_path: Path) -> Iterator[PrometheusFactory]:
     def factory(rules: str | Mapping[str, Any] | None = None, **options: Any) -> Prometheus:
         try:
             prometheus = Prometheus(rules, workdir=_fresh_dir(tmp_path, "prometheus"), **options)
-        except PrometheusMissingError as error:
+        except DebianPackageMissingError as error:
             pytest.fail(str(error), pytrace=False)
         started.append(prometheus)
         try:
