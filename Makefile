@@ -18,6 +18,8 @@ lint: bootstrap
 	$(UV) run --frozen ruff check receiver harness tests bench demo
 	$(UV) run --frozen ruff format --check receiver harness tests bench demo
 	$(UV) run --frozen mypy
+	$(UV) run --frozen lint-imports
+	$(UV) run --frozen python -m receiver.config.schema --check charts/rollback-receiver/values.schema.json
 
 test: bootstrap lint
 	$(UV) run --frozen pytest

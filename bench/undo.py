@@ -29,8 +29,8 @@ from kubernetes_asyncio import client as k8s_client
 from kubernetes_asyncio import config as k8s_config
 
 from harness.controlplane import ControlPlane
+from receiver.core.workload import WorkloadKind, WorkloadRef
 from receiver.k8s import audit, connect, read_facts, undo
-from receiver.workload import WorkloadKind, WorkloadRef
 
 NAMESPACE = "bench-undo"
 NAME = "web"

@@ -120,9 +120,9 @@ def serve_receiver(port: int, workdir: str) -> None:
     from prometheus_client import CollectorRegistry
 
     from receiver.config import load_config
-    from receiver.decision_log import DecisionLog
-    from receiver.metrics import Metrics
+    from receiver.pipeline.decision_log import DecisionLog
     from receiver.service import Service
+    from receiver.telemetry.metrics import Metrics
     from receiver.web.app import create_app
     from receiver.web.auth import load_credentials
     from receiver.web.server import Listener
@@ -135,7 +135,7 @@ def serve_receiver(port: int, workdir: str) -> None:
             load_credentials(config.server, source=config.source),
             metrics=metrics,
             decisions=DecisionLog(config.server.decision_log_entries, metrics),
-            actuator=NoOpActuator(),
+            pipeline=NoOpActuator(),
             kube_ping=None,
         )
         service.start()

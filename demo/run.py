@@ -45,7 +45,7 @@ from harness.metrics import metric_value
 from harness.processes import sigterm_as_interrupt
 from harness.prometheus import Prometheus
 from harness.waiting import GaveUpWaiting, eventually
-from receiver.config import parse_duration
+from receiver.core.durations import parse_duration
 
 ALERT = "HighErrorRate"
 THRESHOLD = 0.02

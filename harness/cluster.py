@@ -97,6 +97,13 @@ class ClusterAccess:
             write_kubeconfig(path, server=self.server, ca_pem=self._ca_pem(), token=token, user="token")
         return str(path)
 
+    def kubeconfig_via(self, server: str, path: Path) -> str:
+        """An admin kubeconfig that reaches the API server through `server` (e.g. a test proxy)."""
+        if self.admin_token is None:
+            raise RuntimeError("this cluster has no admin token to write a second kubeconfig with")
+        write_kubeconfig(path, server=server, ca_pem=self._ca_pem(), token=self.admin_token, user="admin")
+        return str(path)
+
     def service_account_token(self, namespace: str, name: str, *, duration: str = TOKEN_DURATION) -> str:
         """A TokenRequest-API token for ServiceAccount namespace/name (created if it does not exist)."""
         exists = self.kubectl("get", "serviceaccount", name, "-n", namespace, check=False)

@@ -58,6 +58,7 @@ class ReceiverProcess:
         self.token_file = token_file or write_token(workdir)
         self.config_file = workdir / "receiver.yaml"
         self.config: dict[str, Any] = {}
+        self.kubeconfig = kubeconfig
         # Only PATH from the caller's environment: the service must not depend on a KUBECONFIG or
         # POD_NAMESPACE that happens to be set where the tests run.
         self.env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "POD_NAME": self.name, **(env or {})}
@@ -100,10 +101,16 @@ class ReceiverProcess:
         self.config = document
         return self
 
-    def start(self, *, env: Mapping[str, str] | None = None) -> ReceiverProcess:
-        """Start (or restart) and wait for /readyz; `env` adds variables for this start only."""
+    def start(
+        self, *, env: Mapping[str, str] | None = None, kubeconfig: str | None = None
+    ) -> ReceiverProcess:
+        """Start (or restart) and wait for /readyz; `env` adds variables for this start only, `kubeconfig`
+        replaces the one it was created with from now on."""
         if not self.config_file.exists():
             raise RuntimeError(f"{self.name}: configure() the receiver before starting it")
+        if kubeconfig is not None:
+            self.kubeconfig = kubeconfig
+        self.process.argv[-1] = f"--kubeconfig={self.kubeconfig}"
         self.process.env = {**self.env, **(env or {})}
         self.process.start()
         try:

@@ -1,4 +1,4 @@
-"""Composition root of `rollback-receiver serve`: config -> cluster -> actuator -> worker -> web app.
+"""Composition root of `rollback-receiver serve`: config -> cluster -> pipeline -> work queue -> web app.
 
 Also owns the live state that changes at runtime: the current config and credentials (reload via SIGHUP or
 `POST /-/reload`; a bad file keeps the last good one), readiness, and the shutdown sequence:
@@ -6,12 +6,13 @@ Also owns the live state that changes at runtime: the current config and credent
 1. stop taking work (`/readyz` and `/webhook` answer 503, so Alertmanager keeps the alerts);
 2. let the workers drain the queue until `server.shutdown_timeout`;
 3. hand back (log) what is left: Alertmanager re-sends it and the reconciler recovers it;
-4. close the listener, the actuator and the cluster client.
+4. close the listener, the pipeline, reconciliation and the cluster client.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import ssl
@@ -23,17 +24,19 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from receiver.config import Config, ConfigError, load_config
-from receiver.decision_log import DecisionLog
-from receiver.dedupe import SeenSet
-from receiver.intake import Intake
-from receiver.metrics import Metrics
+from receiver.config import ConfigError, load_config
+from receiver.core.settings import Config
+from receiver.pipeline.decision_log import DecisionLog
+from receiver.pipeline.dedupe import SeenSet
+from receiver.pipeline.intake import Intake
+from receiver.pipeline.items import WorkItem
+from receiver.pipeline.queue import Handler, WorkQueue
+from receiver.telemetry.metrics import Metrics
 from receiver.web import admin
 from receiver.web.app import create_app
 from receiver.web.auth import Credentials, load_credentials
 from receiver.web.server import Listener
 from receiver.web.tls import load_files, server_context
-from receiver.worker import Actuator, WorkItem, WorkQueue
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +59,7 @@ class Service:
         *,
         metrics: Metrics,
         decisions: DecisionLog,
-        actuator: Actuator,
+        pipeline: Handler,
         kube_ping: Ping | None,
         on_config: ConfigHook | None = None,
         ssl_context: ssl.SSLContext | None = None,
@@ -71,7 +74,7 @@ class Service:
         self._ssl_context = ssl_context
         self._reload_lock = asyncio.Lock()
         server = config.server
-        self.queue = WorkQueue(actuator, capacity=server.queue_size, workers=server.workers, metrics=metrics)
+        self.queue = WorkQueue(pipeline, capacity=server.queue_size, workers=server.workers, metrics=metrics)
         self.seen = SeenSet(max_entries=server.dedupe_entries, ttl=server.dedupe_ttl)
         self._intake = Intake(
             config=lambda: self._config,
@@ -160,7 +163,15 @@ def _load(path: Path) -> tuple[Config, Credentials]:
 
 def _warn_restart_needed(old: Config, new: Config) -> None:
     before, after = old.server, new.server
-    for name in ("listen_host", "listen_port", "queue_size", "workers"):
+    for name in (
+        "listen_host",
+        "listen_port",
+        "queue_size",
+        "workers",
+        "dedupe_entries",
+        "dedupe_ttl",
+        "decision_log_entries",
+    ):
         if getattr(before, name) != getattr(after, name):
             logger.warning(
                 "server.%s changed: takes effect after a restart",
@@ -168,6 +179,12 @@ def _warn_restart_needed(old: Config, new: Config) -> None:
             )
     if (before.tls is None) != (after.tls is None):
         logger.warning("server.tls switched on or off: takes effect after a restart")
+    elif (
+        before.tls is not None
+        and after.tls is not None
+        and before.tls.client_ca_file != after.tls.client_ca_file
+    ):
+        logger.warning("server.tls.client_ca_file changed: takes effect after a restart")
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,8 +217,9 @@ async def serve(options: ServeOptions) -> int:
         )
 
     # Imported here so the web layer and its tests never need the cluster stack.
-    from receiver.actuator import build_actuator
-    from receiver.k8s import KubeError, connect
+    from receiver.k8s import EventRecorder, KubeError, connect
+    from receiver.pipeline.pipeline import Pipeline
+    from receiver.pipeline.reconcile import Reconciler
 
     metrics = Metrics(CollectorRegistry())
     decisions = DecisionLog(config.server.decision_log_entries, metrics)
@@ -215,19 +233,25 @@ async def serve(options: ServeOptions) -> int:
     except KubeError as exc:
         logger.error("cannot connect to the cluster: %s", exc)
         return 1
-    actuator = await build_actuator(config, kube, metrics, decisions)
+    pipeline = Pipeline(config, kube, metrics, decisions, events=EventRecorder())
+    reconciler = Reconciler(config, pipeline, metrics)
+
+    async def apply_config(new: Config) -> None:
+        await pipeline.apply_config(new)
+        reconciler.apply_config(new)
+
     service = Service(
         config,
         credentials,
         metrics=metrics,
         decisions=decisions,
-        actuator=actuator,
+        pipeline=pipeline,
         kube_ping=kube.ping,
-        on_config=actuator.apply_config,
+        on_config=apply_config,
         ssl_context=ssl_context,
     )
     app = create_app(service)
-    admin.install(app, actuator)  # breaker status/reset, with the webhook's credentials
+    admin.install(app, pipeline)  # breaker status/reset, with the webhook's credentials
     listener = Listener(
         app,
         host=config.server.listen_host,
@@ -246,7 +270,9 @@ async def serve(options: ServeOptions) -> int:
     loop.add_signal_handler(signal.SIGHUP, on_sighup)
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
+    reconciling = asyncio.create_task(reconciler.run_forever(), name="rollback-reconcile")
     try:
+        pipeline.start()
         service.start()
         try:
             await listener.start()
@@ -274,6 +300,9 @@ async def serve(options: ServeOptions) -> int:
             loop.remove_signal_handler(sig)
         await service.stop()
         await listener.stop()
-        await actuator.close()
+        reconciling.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reconciling
+        await pipeline.close()
         await kube.close()
     return 0

@@ -15,10 +15,10 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from receiver.actuator import breaker_summary
-from receiver.config import Config, ConfigError, load_config
+from receiver.config import ConfigError, load_config
+from receiver.core.settings import Config
 from receiver.k8s import KubeError, connect
-from receiver.k8s.state import StateError, StateStore
+from receiver.pipeline.ledger import Ledger, breaker_summary
 
 EXIT_OPEN = 3
 
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     try:
         summary = asyncio.run(_run(args, config))
-    except (KubeError, StateError) as exc:
+    except KubeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     if args.output == "json":
@@ -65,11 +65,11 @@ def run(args: argparse.Namespace) -> int:
 async def _run(args: argparse.Namespace, config: Config) -> dict[str, object]:
     kube = await connect(args.kubeconfig, args.context)
     try:
-        store = StateStore.for_config(kube, config)
-        if args.action == "status":
-            return breaker_summary(await store.read())
         actor = f"cli:{args.actor or getpass.getuser()} via {kube.identity}"
-        before, after = await store.reset_breaker(actor, datetime.now(UTC))
+        ledger = Ledger(kube, config, holder=actor, clock=lambda: datetime.now(UTC))
+        if args.action == "status":
+            return breaker_summary(await ledger.read())
+        before, after = await ledger.reset_breaker(actor)
         return breaker_summary(after, was_open=before.breaker.open)
     finally:
         await kube.close()

@@ -16,10 +16,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from receiver.alerts import Alert, PayloadError, decode_payload, parse_time
-from receiver.config import Config, ConfigError, Route, format_duration, load_config
+from receiver.config import ConfigError, load_config
+from receiver.core.alerts import Alert, PayloadError, decode_payload, parse_time
+from receiver.core.decisions import Reason
+from receiver.core.durations import format_duration
+from receiver.core.guards import preview
+from receiver.core.ledger import GuardState
+from receiver.core.routing import TargetError, render_refs, render_selector, select_routes, target_cap
+from receiver.core.settings import Config, Route
 from receiver.k8s.errors import KubeError
-from receiver.routing import TargetError, render_refs, render_selector, select_routes, target_cap
 
 
 def register(subparsers: Any) -> None:
@@ -131,8 +136,6 @@ def _explain(
     if route.guards.confirm_for:
         row["confirm_for"] = format_duration(route.guards.confirm_for)
     row["targets"] = _targets(alert, route, config)
-    from receiver.guards import preview  # the guards' own offline evaluation, not a copy of it
-
     decision = preview(alert, route, config, now, truncated_alerts=truncated)
     row.update(decision=decision.verdict.value, reason=decision.reason, message=decision.message)
     if decision.not_before:
@@ -148,39 +151,53 @@ async def _add_cluster_decisions(
     now: datetime,
     truncated: int,
 ) -> None:
-    """Every guard on fresh facts, for the alerts the offline guards let through. Reads only."""
-    from receiver import guards
-    from receiver.k8s import connect, read_facts
-    from receiver.k8s.state import StateStore
-    from receiver.targets import resolve_targets
+    """Every guard on fresh facts, for the alerts the offline guards let through. Reads only.
+
+    A failure is reported in the row it concerns (a missing workload, an unreadable state ConfigMap); the
+    other rows are still evaluated.
+    """
+    from receiver.core import guards
+    from receiver.k8s import KubeError, StateStore, connect, read_facts
+    from receiver.pipeline.stages.targets import resolve_targets
 
     kube = await connect(args.kubeconfig, args.context)
     try:
-        state = await StateStore.for_config(kube, config).read()
+        try:
+            state: GuardState | None = await StateStore.for_config(kube, config).read()
+            state_problem = ""
+        except KubeError as exc:
+            state, state_problem = None, f"cannot read the guard state: {exc}"
         for (alert, route), row in zip(pairs, rows, strict=True):
             if route is None or route.target is None or row["decision"] not in ("rollback", "dry-run"):
                 continue
             try:
                 refs = await resolve_targets(kube, alert, route, config)
             except TargetError as exc:
-                row["cluster"] = [
-                    {"target": None, "decision": "skip", "reason": exc.reason, "message": exc.message}
-                ]
+                row["cluster"] = [_verdict(None, "skip", exc.reason, exc.message)]
+                continue
+            except KubeError as exc:
+                row["cluster"] = [_verdict(None, "error", Reason.API_ERROR, exc.describe())]
                 continue
             row["cluster"] = []
             for ref in refs:
-                facts = await read_facts(kube, ref)
+                if state is None:
+                    row["cluster"].append(_verdict(str(ref), "error", Reason.API_ERROR, state_problem))
+                    continue
+                try:
+                    facts = await read_facts(kube, ref)
+                except KubeError as exc:
+                    row["cluster"].append(_verdict(str(ref), "error", Reason.API_ERROR, exc.describe()))
+                    continue
                 decision = guards.decide(alert, route, facts, state, config, now, truncated_alerts=truncated)
                 row["cluster"].append(
-                    {
-                        "target": str(ref),
-                        "decision": decision.verdict.value,
-                        "reason": decision.reason,
-                        "message": decision.message,
-                    }
+                    _verdict(str(ref), decision.verdict.value, decision.reason, decision.message)
                 )
     finally:
         await kube.close()
+
+
+def _verdict(target: str | None, decision: str, reason: Reason, message: str) -> dict[str, Any]:
+    return {"target": target, "decision": decision, "reason": reason.value, "message": message}
 
 
 def _targets(alert: Alert, route: Route, config: Config) -> list[str]:

@@ -17,12 +17,13 @@ from typing import Any
 
 import yaml
 
-from receiver import guards
-from receiver.config import Config, load_config
+from receiver.config import ConfigError, load_config
+from receiver.core import guards
+from receiver.core.settings import Config
+from receiver.core.workload import Revision, WorkloadKind, WorkloadRef
 from receiver.k8s import audit, errors, resources, rollout, workloads
 from receiver.k8s.client import KubeClient, connect
 from receiver.k8s.status import TIMED_OUT, follow_rollout
-from receiver.workload import Revision, WorkloadKind, WorkloadRef
 
 _KINDS = {
     WorkloadKind.DEPLOYMENT: ("deployment", "deployments", "deploy"),
@@ -189,7 +190,12 @@ def _template_yaml(snap: rollout.Snapshot, obj: dict[str, Any]) -> str:
 
 
 def run_undo(args: argparse.Namespace) -> int:
-    guard_config = load_config(Path(args.config)) if args.config else Config(source=Path("<defaults>"))
+    try:
+        guard_config = load_config(Path(args.config)) if args.config else Config(source=Path("<defaults>"))
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2
 
     async def body(kube: KubeClient, ref: WorkloadRef) -> int:
         timeout = parse_duration(args.timeout)

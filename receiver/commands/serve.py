@@ -7,7 +7,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from receiver import logs
+from receiver.telemetry import logs
 
 
 def register(subparsers: Any) -> None:

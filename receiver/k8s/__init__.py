@@ -1,7 +1,7 @@
 """The Kubernetes layer: the only package that imports kubernetes_asyncio.
 
 Public API (see docs/architecture.md, "Kubernetes layer"): connect, read_facts, history, undo,
-follow_rollout, emit_event, resolve; the error tree in `errors`.
+follow_rollout, resolve, EventRecorder, StateStore; the error tree in `errors`.
 """
 
 from receiver.k8s.client import KubeClient, RetryPolicy, connect
@@ -13,19 +13,22 @@ from receiver.k8s.errors import (
     KubeConfigError,
     KubeError,
     NotFound,
+    StateError,
     Transient,
     Unauthorized,
     UndoRefused,
 )
-from receiver.k8s.events import emit_event
+from receiver.k8s.events import EventRecorder
 from receiver.k8s.results import RolloutOutcome, UndoResult
 from receiver.k8s.rollout import history, undo
+from receiver.k8s.state import StateStore
 from receiver.k8s.status import follow_rollout
 from receiver.k8s.workloads import read_facts, resolve
 
 __all__ = [
     "AmbiguousTarget",
     "Conflict",
+    "EventRecorder",
     "Forbidden",
     "Invalid",
     "KubeClient",
@@ -34,12 +37,13 @@ __all__ = [
     "NotFound",
     "RetryPolicy",
     "RolloutOutcome",
+    "StateError",
+    "StateStore",
     "Transient",
     "Unauthorized",
     "UndoRefused",
     "UndoResult",
     "connect",
-    "emit_event",
     "follow_rollout",
     "history",
     "read_facts",

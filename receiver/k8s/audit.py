@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from receiver.annotations import (
+from receiver.core.annotations import (
     ACTOR,
     CHANGE_CAUSE,
     ENABLED,
@@ -18,7 +18,7 @@ from receiver.annotations import (
     ROLLED_BACK_TO_TEMPLATE,
     is_ours,
 )
-from receiver.k8s.timestamps import format_time
+from receiver.core.timefmt import format_rfc3339
 
 __all__ = [
     "ACTOR",
@@ -57,7 +57,7 @@ def audit_annotations(
     no longer leads to a pinned revision, and fills in `rolled-back-from`."""
     annotations = {
         ACTOR: actor,
-        ROLLED_BACK_AT: format_time(at),
+        ROLLED_BACK_AT: format_rfc3339(at),
         ROLLED_BACK_TO: str(to_revision),
         CHANGE_CAUSE: cause if cause is not None else change_cause(alert_name, fingerprint, to_revision),
     }

@@ -75,10 +75,6 @@ class KubeClient:
         self.retry = retry
         self.default_namespace = default_namespace  # the context's namespace, like kubectl's `-n` default
 
-    @property
-    def server(self) -> str:
-        return str(self._api.configuration.host or "")
-
     async def close(self) -> None:
         await self._api.close()
 

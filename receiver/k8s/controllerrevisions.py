@@ -10,9 +10,10 @@ import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from receiver.core import refusals
 from receiver.k8s import templates
 from receiver.k8s.deployments import is_controlled_by
-from receiver.k8s.errors import UndoRefused
+from receiver.k8s.errors import NoHistory, UnknownRevision
 from receiver.k8s.results import UndoPlan
 
 Json = dict[str, Any]
@@ -37,15 +38,15 @@ def template_patch(workload: Mapping[str, Any]) -> Json:
 def choose_target(revisions: Sequence[Json], to_revision: int) -> Json:
     """`findHistory`: the revision numbered `to_revision`, or the second-highest one."""
     if to_revision < 0:
-        raise UndoRefused(f"unable to find specified revision {to_revision} in history")
+        raise UnknownRevision(to_revision)
     if to_revision == 0:
         if len(revisions) <= 1:
-            raise UndoRefused("no last revision to roll back to")
+            raise NoHistory(refusals.NO_LAST_REVISION)
         return sorted(revisions, key=revision_number)[-2]
     for cr in revisions:
         if revision_number(cr) == to_revision:
             return cr
-    raise UndoRefused(f"unable to find specified revision {to_revision} in history")
+    raise UnknownRevision(to_revision)
 
 
 def current_revision(workload: Mapping[str, Any], revisions: Sequence[Json]) -> Json | None:
@@ -71,7 +72,7 @@ def plan_undo(workload: Json, revisions: Sequence[Json], to_revision: int) -> Un
         return UndoPlan(
             target_revision=number,
             from_revision=from_revision,
-            skipped_message=f"skipped rollback (current template already matches revision {to_revision})",
+            skipped_message=refusals.already_matches(to_revision),
             resource_version=rv,
         )
     return UndoPlan(

@@ -10,10 +10,12 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from receiver.core import refusals
+from receiver.core.timefmt import parse_rfc3339_or_none
+from receiver.core.workload import WorkloadKind
 from receiver.k8s import templates
-from receiver.k8s.errors import UndoRefused
+from receiver.k8s.errors import DeploymentPaused, NoHistory, UnknownRevision
 from receiver.k8s.results import UndoPlan
-from receiver.k8s.timestamps import parse_time
 
 Json = dict[str, Any]
 
@@ -55,7 +57,7 @@ def is_controlled_by(obj: Mapping[str, Any], owner_uid: str) -> bool:
 
 def _creation_order(rs: Mapping[str, Any]) -> tuple[datetime, str]:
     meta = rs.get("metadata", {})
-    created = parse_time(meta.get("creationTimestamp")) or datetime.min.replace(tzinfo=UTC)
+    created = parse_rfc3339_or_none(meta.get("creationTimestamp")) or datetime.min.replace(tzinfo=UTC)
     return created, str(meta.get("name", ""))
 
 
@@ -83,7 +85,7 @@ def kubectl_order(deployment: Mapping[str, Any], replica_sets: Sequence[Json]) -
 def choose_target(name: str, numbered: Sequence[tuple[int, Json]], to_revision: int) -> tuple[int, Json]:
     """`deploymentRevision`: the RS with `to_revision`, or kubectl's single-pass 2nd-highest revision."""
     if to_revision < 0:
-        raise UndoRefused(f"unable to find specified revision {to_revision} in history")
+        raise UnknownRevision(to_revision)
     latest: tuple[int, Json | None] = (-1, None)
     previous: tuple[int, Json | None] = (-1, None)
     for number, rs in numbered:
@@ -95,9 +97,9 @@ def choose_target(name: str, numbered: Sequence[tuple[int, Json]], to_revision: 
         elif previous[0] < number:
             previous = (number, rs)
     if to_revision > 0:
-        raise UndoRefused(f"unable to find specified revision {to_revision} in history")
+        raise UnknownRevision(to_revision)
     if previous[1] is None:
-        raise UndoRefused(f'no rollout history found for deployment "{name}"')
+        raise NoHistory(refusals.no_history(WorkloadKind.DEPLOYMENT, name))
     return previous[0], previous[1]
 
 
@@ -131,18 +133,14 @@ def plan_undo(deployment: Json, replica_sets: Sequence[Json], to_revision: int) 
     ordered = kubectl_order(deployment, replica_sets)
     number, rs = choose_target(meta["name"], numbered(ordered), to_revision)
     if deployment.get("spec", {}).get("paused"):
-        raise UndoRefused(
-            "you cannot rollback a paused deployment; "
-            "resume it first with 'kubectl rollout resume' and try again"
-        )
+        raise DeploymentPaused()
     from_revision = current_revision(deployment, ordered)
     rs_template = rs.get("spec", {}).get("template") or {}
     if templates.equal_ignore_hash(rs_template, deployment.get("spec", {}).get("template") or {}):
-        # kubectl echoes the *requested* number here, so the default literally says "revision 0".
         return UndoPlan(
             target_revision=number,
             from_revision=from_revision,
-            skipped_message=f"skipped rollback (current template already matches revision {to_revision})",
+            skipped_message=refusals.already_matches(to_revision),
             resource_version=str(meta.get("resourceVersion", "")),
         )
     annotations = annotations_after_undo(

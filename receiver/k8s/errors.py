@@ -7,6 +7,11 @@ never "retry blindly".
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+from receiver.core import refusals
+from receiver.core.decisions import Reason
+
 
 class KubeError(Exception):
     """An API call failed. Carries what was attempted and what the server said."""
@@ -65,12 +70,37 @@ class Transient(KubeError):
     """5xx, 429, timeouts, connection refused/reset: still failing when the retry deadline ran out."""
 
 
+class StateError(KubeError):
+    """The guard-state ConfigMap could not be read or written (after retries), or is unreadable."""
+
+
 class UndoRefused(Exception):
-    """kubectl refuses this undo (paused, no history, unknown revision); the message is kubectl's."""
+    """kubectl refuses this undo; the message is kubectl's, `reason` the decision reason it maps to."""
+
+    reason: ClassVar[Reason]
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class DeploymentPaused(UndoRefused):
+    reason = Reason.DEPLOYMENT_PAUSED
+
+    def __init__(self) -> None:
+        super().__init__(refusals.PAUSED_DEPLOYMENT)
+
+
+class NoHistory(UndoRefused):
+    reason = Reason.NO_HISTORY
+
+
+class UnknownRevision(UndoRefused):
+    reason = Reason.UNKNOWN_REVISION
+
+    def __init__(self, revision: int, message: str | None = None) -> None:
+        super().__init__(message or refusals.unknown_revision(revision))
+        self.revision = revision
 
 
 class AmbiguousTarget(Exception):

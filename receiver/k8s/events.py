@@ -16,20 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from receiver.core.timefmt import format_rfc3339
+from receiver.core.workload import WorkloadRef
 from receiver.k8s import errors
 from receiver.k8s.client import MERGE_PATCH, KubeClient
-from receiver.k8s.timestamps import format_time
-from receiver.workload import WorkloadRef
 
 logger = logging.getLogger(__name__)
 
 COMPONENT = "rollback-receiver"
-# Reasons we emit; one per decision outcome.
-TRIGGERED = "RollbackTriggered"
-SUCCEEDED = "RollbackSucceeded"
-FAILED = "RollbackFailed"
-SKIPPED = "RollbackSkipped"
-DRY_RUN = "RollbackDryRun"
 
 _MAX_MESSAGE = 1024  # the API server rejects longer core/v1 Event messages
 # client-go's defaults: an LRU of 4096 event keys, and 10 minutes as the aggregation window.
@@ -112,7 +106,7 @@ class EventRecorder:
             await kube.request(
                 "patch",
                 f"/api/v1/namespaces/{ref.namespace}/events/{written.name}",
-                body={"count": written.count + 1, "lastTimestamp": format_time(now)},
+                body={"count": written.count + 1, "lastTimestamp": format_rfc3339(now)},
                 content_type=MERGE_PATCH,
                 what=f"events/{written.name} -n {ref.namespace}",
                 deadline=_DEADLINE,
@@ -140,7 +134,7 @@ class EventRecorder:
 def _new_event(
     ref: WorkloadRef, uid: str, reason: str, message: str, event_type: str, now: datetime
 ) -> dict[str, object]:
-    stamp = format_time(now)
+    stamp = format_rfc3339(now)
     return {
         "apiVersion": "v1",
         "kind": "Event",
@@ -162,23 +156,3 @@ def _new_event(
         "lastTimestamp": stamp,
         "count": 1,
     }
-
-
-_RECORDER = EventRecorder()
-
-
-async def emit_event(
-    kube: KubeClient,
-    ref: WorkloadRef,
-    *,
-    uid: str,
-    reason: str,
-    message: str,
-    warning: bool = False,
-) -> None:
-    """Record a core/v1 Event about the workload; a repeat within 10 minutes bumps the existing one's count.
-
-    Aggregation is in-process only: Events written by other replicas are not aggregated. A failure to
-    record is logged, never raised.
-    """
-    await _RECORDER.emit(kube, ref, uid=uid, reason=reason, message=message, warning=warning)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from receiver.core.timefmt import parse_rfc3339_or_none
+from receiver.core.workload import WorkloadFacts, WorkloadKind
 from receiver.k8s import audit, controllerrevisions, deployments
 from receiver.k8s.snapshots import Snapshot, revisions_of
-from receiver.k8s.timestamps import parse_time
-from receiver.workload import WorkloadFacts, WorkloadKind
 
 
 def facts_from(snap: Snapshot) -> WorkloadFacts:
@@ -52,16 +52,16 @@ def replica_set_went_live(deployment: dict[str, object], rs: dict[str, object]) 
     """
     meta = rs.get("metadata")
     assert isinstance(meta, dict)
-    created = parse_time(meta.get("creationTimestamp"))
+    created = parse_rfc3339_or_none(meta.get("creationTimestamp"))
     annotations = meta.get("annotations") or {}
     if deployments.REVISION_HISTORY not in annotations:
         return created
-    candidates = [created, parse_time(annotations.get(audit.ROLLED_BACK_AT))]
+    candidates = [created, parse_rfc3339_or_none(annotations.get(audit.ROLLED_BACK_AT))]
     status = deployment.get("status")
     conditions = status.get("conditions") if isinstance(status, dict) else None
     for cond in conditions or ():
         if cond.get("type") == "Progressing" and f'"{meta.get("name")}"' in str(cond.get("message", "")):
-            candidates.append(parse_time(cond.get("lastUpdateTime")))
+            candidates.append(parse_rfc3339_or_none(cond.get("lastUpdateTime")))
     known = [c for c in candidates if c is not None]
     return max(known) if known else None
 
@@ -75,8 +75,8 @@ def controller_revision_went_live(cr: dict[str, object]) -> datetime | None:
     """
     meta = cr.get("metadata")
     assert isinstance(meta, dict)
-    times = [parse_time(meta.get("creationTimestamp"))]
-    times += [parse_time(entry.get("time")) for entry in meta.get("managedFields") or ()]
+    times = [parse_rfc3339_or_none(meta.get("creationTimestamp"))]
+    times += [parse_rfc3339_or_none(entry.get("time")) for entry in meta.get("managedFields") or ()]
     known = [t for t in times if t is not None]
     return max(known) if known else None
 
@@ -103,7 +103,3 @@ def changes_since(decided: WorkloadFacts, now: WorkloadFacts) -> str | None:
     ]:
         return "its revision history changed"
     return None
-
-
-def _history(facts: WorkloadFacts) -> list[tuple[int, str]]:
-    return [(r.number, r.object_name) for r in facts.revisions]

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from receiver.workload import WorkloadKind, WorkloadRef
+from receiver.core.workload import WorkloadKind, WorkloadRef
 
 PLURALS = {
     WorkloadKind.DEPLOYMENT: "deployments",

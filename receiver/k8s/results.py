@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from receiver.workload import WorkloadRef
+from receiver.core.workload import WorkloadRef
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from receiver.core.workload import Revision, WorkloadFacts, WorkloadKind, WorkloadRef
 from receiver.k8s import audit, controllerrevisions, deployments, resources
 from receiver.k8s.client import FIELD_MANAGER, Json, KubeClient
 from receiver.k8s.errors import Conflict
 from receiver.k8s.facts import changes_since, facts_from
 from receiver.k8s.results import UndoPlan, UndoResult
 from receiver.k8s.snapshots import Snapshot, list_all, revisions_of, snapshot
-from receiver.workload import Revision, WorkloadFacts, WorkloadKind, WorkloadRef
 
 __all__ = ["Snapshot", "guarded_patch", "history", "list_all", "plan", "revisions_of", "snapshot", "undo"]
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from receiver.core.timefmt import parse_rfc3339_or_none
+from receiver.core.workload import Revision, WorkloadKind, WorkloadRef
 from receiver.k8s import audit, controllerrevisions, deployments, resources, templates
 from receiver.k8s.client import Json, KubeClient
-from receiver.k8s.timestamps import parse_time
-from receiver.workload import Revision, WorkloadKind, WorkloadRef
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +69,7 @@ def revisions_of(snap: Snapshot) -> tuple[Revision, ...]:
             template_hash = (
                 labels.get(templates.CONTROLLER_REVISION_HASH) or str(meta.get("name", "")).rpartition("-")[2]
             )
-        created = parse_time(meta.get("creationTimestamp"))
+        created = parse_rfc3339_or_none(meta.get("creationTimestamp"))
         if number is None or created is None:
             continue
         result.append(

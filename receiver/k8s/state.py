@@ -14,14 +14,16 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from receiver.config import Config, StateConfig
-from receiver.decisions import Breaker, Claim, GuardState, Outcome, PendingConfirmation
+from receiver.core.ledger import Breaker, Claim, GuardState, Outcome, PendingConfirmation, prune
+from receiver.core.settings import Config, StateConfig
+from receiver.core.timefmt import format_rfc3339_precise, parse_rfc3339
+from receiver.core.workload import WorkloadKind, WorkloadRef
 from receiver.k8s import errors
 from receiver.k8s.client import MERGE_PATCH, KubeClient
+from receiver.k8s.errors import StateError
 
 logger = logging.getLogger(__name__)
 
@@ -32,10 +34,6 @@ MAX_ATTEMPTS = 50
 
 T = TypeVar("T")
 Mutation = Callable[[GuardState], tuple[GuardState, T]]
-
-
-class StateError(Exception):
-    """The state ConfigMap could not be read or written (after retries); nothing was changed."""
 
 
 class StateStore:
@@ -51,16 +49,6 @@ class StateStore:
         """The store a config names; claims are kept as long as the longest budget window."""
         limits = config.limits
         return cls(kube, config.state, retention=max(limits.per_namespace.per, limits.global_.per))
-
-    async def reset_breaker(self, actor: str, now: datetime) -> tuple[GuardState, GuardState]:
-        """A human closes the breaker; returns the state before and after (for the audit line)."""
-        before = await self.read()
-        after = await self.update(lambda s: (reset_breaker(s, actor, now),) * 2, now=now)
-        return before, after
-
-    @property
-    def location(self) -> str:
-        return self._what
 
     async def read(self) -> GuardState:
         try:
@@ -122,93 +110,6 @@ class StateStore:
             raise StateError(f"cannot write guard state {self._what}: {exc}") from exc
 
 
-# --- pure mutations (each returns the new state, or the same object when nothing changes) ---------------
-
-
-def add_claim(state: GuardState, claim: Claim) -> GuardState:
-    """Reserve `claim`; an existing claim with the same key is replaced (a stale one taken over)."""
-    others = tuple(c for c in state.claims if c.key != claim.key)
-    return replace(state, claims=(*others, claim))
-
-
-def update_claim(state: GuardState, key: str, **changes: Any) -> GuardState:
-    existing = state.claim(key)
-    if existing is None:
-        return state
-    updated = replace(existing, **changes)
-    if updated == existing:
-        return state
-    return replace(state, claims=tuple(updated if c.key == key else c for c in state.claims))
-
-
-def release_claim(state: GuardState, key: str, holder: str) -> GuardState:
-    """Drop a reservation that did not lead to a patch (only our own, and never a patched one)."""
-    existing = state.claim(key)
-    if existing is None or existing.patched_at is not None or existing.holder != holder:
-        return state
-    return replace(state, claims=tuple(c for c in state.claims if c.key != key))
-
-
-def record_outcome(
-    state: GuardState, key: str, outcome: Outcome, message: str, now: datetime, breaker_failures: int
-) -> GuardState:
-    """Finish a claim (idempotent) and move the breaker: failures add up, a success resets the count."""
-    existing = state.claim(key)
-    if existing is None or existing.outcome is not None:
-        return state
-    state = update_claim(state, key, outcome=outcome, finished_at=now, message=message)
-    breaker = state.breaker
-    if outcome is Outcome.SUCCEEDED:
-        breaker = replace(breaker, consecutive_failures=0)
-    else:
-        failures = breaker.consecutive_failures + 1
-        breaker = replace(breaker, consecutive_failures=failures)
-        if failures >= breaker_failures and not breaker.open:
-            breaker = replace(
-                breaker, open=True, opened_at=now, reason=f"{failures} consecutive rollbacks failed"
-            )
-    return replace(state, breaker=breaker)
-
-
-def open_breaker(state: GuardState, reason: str, now: datetime) -> GuardState:
-    if state.breaker.open:
-        return state
-    return replace(state, breaker=replace(state.breaker, open=True, reason=reason, opened_at=now))
-
-
-def reset_breaker(state: GuardState, actor: str, now: datetime) -> GuardState:
-    return replace(state, breaker=Breaker(reset_by=actor, reset_at=now))
-
-
-def add_pending(state: GuardState, pending: PendingConfirmation) -> GuardState:
-    if any(p.key == pending.key for p in state.pending):
-        return state
-    return replace(state, pending=(*state.pending, pending))
-
-
-def remove_pending(state: GuardState, key: str) -> GuardState:
-    if not any(p.key == key for p in state.pending):
-        return state
-    return replace(state, pending=tuple(p for p in state.pending if p.key != key))
-
-
-def cancel_pending(state: GuardState, alert_key: str) -> tuple[GuardState, tuple[PendingConfirmation, ...]]:
-    """Drop every pending confirmation of one alert episode (it resolved); returns what was cancelled."""
-    cancelled = tuple(p for p in state.pending if p.alert_key == alert_key)
-    if not cancelled:
-        return state, ()
-    return replace(state, pending=tuple(p for p in state.pending if p.alert_key != alert_key)), cancelled
-
-
-def prune(state: GuardState, *, now: datetime, retention: timedelta) -> GuardState:
-    keep = tuple(
-        c for c in state.claims if c.outcome is None or (c.finished_at or c.claimed_at) > now - retention
-    )
-    if len(keep) == len(state.claims):
-        return state
-    return replace(state, claims=keep)
-
-
 # --- the JSON document ------------------------------------------------------------------------------------
 
 
@@ -241,8 +142,7 @@ def encode(state: GuardState) -> dict[str, Any]:
                 "key": c.key,
                 "alert_key": c.alert_key,
                 "alert_name": c.alert_name,
-                "namespace": c.namespace,
-                "workload": c.workload,
+                "target": {"kind": str(c.target.kind), "namespace": c.namespace, "name": c.target.name},
                 "claimed_at": _iso(c.claimed_at),
                 "holder": c.holder,
                 "patched_at": _iso(c.patched_at),
@@ -282,8 +182,7 @@ def _claim(doc: Mapping[str, Any]) -> Claim:
         key=str(doc["key"]),
         alert_key=str(doc["alert_key"]),
         alert_name=str(doc.get("alert_name", "")),
-        namespace=str(doc["namespace"]),
-        workload=str(doc["workload"]),
+        target=_target(doc),
         claimed_at=_required_time(doc["claimed_at"]),
         holder=str(doc.get("holder", "")),
         patched_at=_time(doc.get("patched_at")),
@@ -292,6 +191,15 @@ def _claim(doc: Mapping[str, Any]) -> Claim:
         message=str(doc.get("message", "")),
         verify_timeout=_seconds(doc.get("verify_timeout_seconds")),
     )
+
+
+def _target(doc: Mapping[str, Any]) -> WorkloadRef:
+    target = doc.get("target")
+    if isinstance(target, Mapping):
+        return WorkloadRef(WorkloadKind(target["kind"]), str(target["namespace"]), str(target["name"]))
+    # Documents written before claims carried their target: it is the tail of the key.
+    kind, namespace, name = str(doc["key"]).rsplit("|", 1)[1].split("/", 2)
+    return WorkloadRef(WorkloadKind(kind), namespace, name)
 
 
 def _seconds(value: object) -> timedelta | None:
@@ -323,11 +231,11 @@ def _pending(doc: Mapping[str, Any]) -> PendingConfirmation:
 
 
 def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None
+    return format_rfc3339_precise(moment) if moment is not None else None
 
 
 def _time(value: object) -> datetime | None:
-    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
+    return parse_rfc3339(value) if isinstance(value, str) and value else None
 
 
 def _required_time(value: object) -> datetime:

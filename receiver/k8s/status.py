@@ -12,10 +12,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from receiver.core.workload import WorkloadKind, WorkloadRef
 from receiver.k8s import errors, resources
 from receiver.k8s.client import KubeClient
 from receiver.k8s.results import RolloutOutcome
-from receiver.workload import WorkloadKind, WorkloadRef
 
 logger = logging.getLogger(__name__)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from receiver.core.workload import WorkloadFacts, WorkloadKind, WorkloadRef
 from receiver.k8s import resources
 from receiver.k8s.client import KubeClient
 from receiver.k8s.errors import AmbiguousTarget, NotFound
@@ -13,7 +14,6 @@ from receiver.k8s.facts import (
     replica_set_went_live,
 )
 from receiver.k8s.snapshots import list_all, snapshot
-from receiver.workload import WorkloadFacts, WorkloadKind, WorkloadRef
 
 __all__ = ["controller_revision_went_live", "facts_from", "read_facts", "replica_set_went_live", "resolve"]
 

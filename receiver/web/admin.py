@@ -14,7 +14,7 @@ from typing import Protocol
 
 from aiohttp import web
 
-from receiver.web.app import BACKEND
+from receiver.web.backend import BACKEND
 
 logger = logging.getLogger(__name__)
 

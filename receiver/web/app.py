@@ -1,7 +1,7 @@
 """The aiohttp application: routes, middlewares and the typed app state.
 
-Everything the handlers need comes from one `Backend` (the service implements it), so tests build the
-real app around a backend of their choosing and the composition root stays in `receiver.service`.
+Everything the handlers need comes from one `Backend` (`backend.py`; the service implements it), so tests
+build the real app around a backend of their choosing and the composition root stays in `receiver.service`.
 """
 
 from __future__ import annotations
@@ -9,42 +9,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Protocol
 
 from aiohttp import web
 from prometheus_client.aiohttp import make_aiohttp_handler
 
-from receiver.config import Config
-from receiver.decision_log import DecisionLog
-from receiver.intake import Intake
-from receiver.metrics import Metrics
 from receiver.web import handlers
-from receiver.web.auth import Credentials
+from receiver.web.backend import BACKEND, Backend
 
 logger = logging.getLogger(__name__)
 
-
-class Backend(Protocol):
-    @property
-    def config(self) -> Config: ...
-    @property
-    def credentials(self) -> Credentials: ...
-    @property
-    def intake(self) -> Intake: ...
-    @property
-    def metrics(self) -> Metrics: ...
-    @property
-    def decisions(self) -> DecisionLog: ...
-    async def readiness(self) -> dict[str, str]:
-        """Each check -> "ok" or what is wrong."""
-        ...
-
-    async def reload(self) -> list[str]:
-        """Reload config and secrets; the problems of a rejected file ([] when it was applied)."""
-        ...
-
-
-BACKEND = web.AppKey("backend", Backend)
 
 # Paths that need the same credentials as the webhook; probes and /metrics stay open like Prometheus'.
 PROTECTED = frozenset({"/webhook", "/-/reload", "/api/v1/decisions"})

@@ -12,7 +12,8 @@ import hmac
 from dataclasses import dataclass
 from pathlib import Path
 
-from receiver.config import ConfigError, ServerConfig
+from receiver.config import ConfigError
+from receiver.core.settings import ServerConfig
 
 REALM = "rollback-receiver"
 

@@ -11,9 +11,9 @@ from collections.abc import Mapping
 
 from aiohttp import web
 
-from receiver.alerts import PayloadError, TooManyAlerts, decode_payload
-from receiver.decisions import Decision
-from receiver.web import app as app_module
+from receiver.core.alerts import PayloadError, TooManyAlerts, decode_payload
+from receiver.core.decisions import Decision
+from receiver.web.backend import BACKEND
 
 _READ_CHUNK = 64 * 1024
 
@@ -34,7 +34,7 @@ def error(
 
 
 async def webhook(request: web.Request) -> web.Response:
-    backend = request.app[app_module.BACKEND]
+    backend = request.app[BACKEND]
     server = backend.config.server
     if request.content_type != "application/json":
         return error(415, f"Content-Type must be application/json, not {request.content_type or 'missing'}")
@@ -84,7 +84,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    checks = await request.app[app_module.BACKEND].readiness()
+    checks = await request.app[BACKEND].readiness()
     ready = all(value == "ok" for value in checks.values())
     return web.json_response(
         {"status": "ready" if ready else "not ready", "checks": checks}, status=200 if ready else 503
@@ -92,7 +92,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def reload(request: web.Request) -> web.Response:
-    problems = await request.app[app_module.BACKEND].reload()
+    problems = await request.app[BACKEND].reload()
     if problems:
         return error(400, "config reload failed; the last good config stays active", problems=problems)
     return web.json_response({"status": "success"})
@@ -118,5 +118,5 @@ async def decisions(request: web.Request) -> web.Response:
         }
         return all(fields[k] == v for k, v in filters.items())
 
-    log = request.app[app_module.BACKEND].decisions
+    log = request.app[BACKEND].decisions
     return web.json_response({"decisions": log.as_json(int(raw_limit), where=wanted if filters else None)})

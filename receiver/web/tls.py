@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ssl
 
-from receiver.config import TLSConfig
+from receiver.core.settings import TLSConfig
 
 
 def server_context(tls: TLSConfig) -> ssl.SSLContext:

@@ -1,4 +1,4 @@
-"""A rig for driving the real actuator against the real control plane, one WorkItem at a time.
+"""A rig for driving the real pipeline against the real control plane, one WorkItem at a time.
 
 The clock is injected (`rig.advance(...)`), so cooldowns, windows, budgets and confirmation delays are
 crossed without sleeping; the Kubernetes side (revisions, patches, rollouts, Events) is real.
@@ -17,15 +17,15 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from receiver.actuator import RollbackActuator, build_actuator
-from receiver.alerts import Alert, AlertStatus
-from receiver.config import Action, Config, GuardSettings, Route, StateConfig, TargetSpec
-from receiver.decision_log import DecisionLog
-from receiver.decisions import GuardState
-from receiver.k8s import KubeClient, connect
-from receiver.metrics import Metrics
-from receiver.worker import WorkItem
-from receiver.workload import WorkloadKind
+from receiver.core.alerts import Alert, AlertStatus
+from receiver.core.ledger import GuardState
+from receiver.core.settings import Action, Config, GuardSettings, Route, StateConfig, TargetSpec
+from receiver.core.workload import WorkloadKind
+from receiver.k8s import EventRecorder, KubeClient, StateStore, connect
+from receiver.pipeline.decision_log import DecisionLog
+from receiver.pipeline.items import WorkItem
+from receiver.pipeline.pipeline import Pipeline
+from receiver.telemetry.metrics import Metrics
 
 V1, V2, V3 = "registry.example/shop:v1", "registry.example/shop:v2", "registry.example/shop:v3"
 NEVER_READY = {"rollback-receiver.test/no-such-node": "true"}
@@ -72,10 +72,12 @@ class Rig:
         self.offset = timedelta(0)
         self.metrics = Metrics(CollectorRegistry())
         self.decisions = DecisionLog(1000, self.metrics)
-        self.actuator: RollbackActuator | None = None
+        self.actuator: Pipeline | None = None
+        # The ledger as the pipeline keeps it, for tests that prepare or inspect shared state.
+        self.store = StateStore.for_config(kube, config)
 
     @property
-    def act(self) -> RollbackActuator:
+    def act(self) -> Pipeline:
         assert self.actuator is not None, "call start() first"
         return self.actuator
 
@@ -89,22 +91,24 @@ class Rig:
 
     # --- the receiver -----------------------------------------------------------------------------
 
-    async def start(self, config: Config | None = None) -> RollbackActuator:
+    async def start(self, config: Config | None = None) -> Pipeline:
         self.config = config or self.config
-        self.actuator = await build_actuator(
+        self.store = StateStore.for_config(self.kube, self.config)
+        self.actuator = Pipeline(
             self.config,
             self.kube,
             self.metrics,
             self.decisions,
+            events=EventRecorder(),
             clock=self.now,
             holder="replica-test",
-            background=False,
         )
         return self.actuator
 
     async def reconfigure(self, **changes: Any) -> None:
         self.config = dataclasses.replace(self.config, **changes)
         assert self.actuator is not None
+        self.store = StateStore.for_config(self.kube, self.config)
         await self.actuator.apply_config(self.config)
 
     def alert(
@@ -158,8 +162,7 @@ class Rig:
         return self.metrics.registry.get_sample_value(name, labels or {})
 
     async def state(self) -> GuardState:
-        assert self.actuator is not None
-        return await self.actuator.store.read()
+        return await self.store.read()
 
     # --- the cluster ------------------------------------------------------------------------------
 

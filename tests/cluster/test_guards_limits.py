@@ -10,10 +10,11 @@ from datetime import timedelta
 from guard_support import NEVER_READY, V1, V2, V3, base_config, manifest, rig, route
 from test_guards_scope import assert_rolled_back, assert_stopped
 
-from receiver.alerts import AlertStatus
-from receiver.config import Budget, Limits
-from receiver.decisions import Claim, Outcome
-from receiver.k8s import state as ledger
+from receiver.core import ledger
+from receiver.core.alerts import AlertStatus
+from receiver.core.ledger import Claim, Outcome
+from receiver.core.settings import Budget, Limits
+from receiver.core.workload import WorkloadKind, WorkloadRef
 
 
 async def test_change_attribution(control_plane, namespace) -> None:
@@ -118,8 +119,7 @@ async def test_namespace_and_global_budgets_and_breaker(control_plane, namespace
                 f"x{i}|Deployment/other/x{i}",
                 f"x{i}",
                 "Other",
-                "other",
-                f"deployment/x{i} -n other",
+                WorkloadRef(WorkloadKind.DEPLOYMENT, "other", f"x{i}"),
                 r.now(),
                 "replica-b",
                 patched_at=r.now(),
@@ -133,7 +133,7 @@ async def test_namespace_and_global_budgets_and_breaker(control_plane, namespace
                 state = ledger.add_claim(state, claim)
             return state, state
 
-        await r.act.store.update(add_elsewhere, now=r.now())
+        await r.store.update(add_elsewhere, now=r.now())
         await r.handle(alert("c"))
         assert_rolled_back(r, "c")
         await r.handle(alert("d"))
@@ -191,8 +191,7 @@ async def test_max_concurrent_waits_for_a_free_slot(control_plane, namespace) ->
                 f"busy{i}|Deployment/x/y{i}",
                 f"busy{i}",
                 "Busy",
-                "x",
-                f"deployment/y{i} -n x",
+                WorkloadRef(WorkloadKind.DEPLOYMENT, "x", f"y{i}"),
                 r.now(),
                 "replica-b",
             )
@@ -204,7 +203,7 @@ async def test_max_concurrent_waits_for_a_free_slot(control_plane, namespace) ->
                 state = ledger.add_claim(state, claim)
             return state, state
 
-        await r.act.store.update(occupy, now=r.now())
+        await r.store.update(occupy, now=r.now())
         await r.handle(r.alert("web"))
         assert_stopped(r, "web", "wait", "max_concurrent")
 
@@ -213,7 +212,7 @@ async def test_max_concurrent_waits_for_a_free_slot(control_plane, namespace) ->
                 state = ledger.record_outcome(state, claim.key, Outcome.SUCCEEDED, "", r.now(), 3)
             return state, state
 
-        await r.act.store.update(finish, now=r.now())
+        await r.store.update(finish, now=r.now())
         r.advance(timedelta(seconds=20))
         await r.act.tick()
         assert_rolled_back(r, "web")
@@ -234,11 +233,11 @@ async def test_breaker_reset_over_http_needs_the_webhook_credentials(
     from aiohttp import web
 
     from receiver.web import admin
-    from receiver.web.app import BACKEND
     from receiver.web.auth import Credentials
+    from receiver.web.backend import BACKEND
 
     async with rig(control_plane, namespace) as r:
-        await r.act.store.update(
+        await r.store.update(
             lambda s: (ledger.open_breaker(s, "3 consecutive rollbacks failed", r.now()),) * 2, now=r.now()
         )
         app = web.Application()

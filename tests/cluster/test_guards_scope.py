@@ -7,8 +7,8 @@ import dataclasses
 
 from guard_support import V1, V2, V3, Rig, base_config, rig, route
 
-from receiver.config import Action, GitOpsPolicy, Mode, NamespacePolicy, RevisionSpec, TargetSpec
-from receiver.workload import WorkloadKind
+from receiver.core.settings import Action, GitOpsPolicy, Mode, NamespacePolicy, RevisionSpec, TargetSpec
+from receiver.core.workload import WorkloadKind
 
 
 def assert_rolled_back(r: Rig, name: str, to: str = V1) -> None:

@@ -15,8 +15,8 @@ import pytest
 from rollout_support import Twins, history_objects, second_namespace, settled, with_kube, workload
 
 from harness.waiting import eventually
+from receiver.core.workload import WorkloadKind, WorkloadRef
 from receiver.k8s import undo
-from receiver.workload import WorkloadKind, WorkloadRef
 
 IMAGE = "registry.example/shop/app"
 

@@ -10,10 +10,10 @@ import pytest
 from rollout_support import IMAGE, releases
 
 from harness.waiting import eventually
-from receiver.k8s import AmbiguousTarget, NotFound, connect, emit_event, read_facts, resolve, undo
+from receiver.core.timefmt import parse_rfc3339_or_none
+from receiver.core.workload import WorkloadKind, WorkloadRef
+from receiver.k8s import AmbiguousTarget, EventRecorder, NotFound, connect, read_facts, resolve, undo
 from receiver.k8s import audit as audit_keys
-from receiver.k8s.timestamps import parse_time
-from receiver.workload import WorkloadKind, WorkloadRef
 
 
 async def test_facts_name_the_live_revision_and_when_it_went_live(control_plane: Any, namespace: str) -> None:
@@ -105,9 +105,12 @@ async def test_events_are_recorded_on_the_workload(control_plane: Any, namespace
     ref = WorkloadRef(WorkloadKind.DEPLOYMENT, namespace, "web")
     kube = await connect(control_plane.kubeconfig)
     try:
-        await emit_event(kube, ref, uid=uid, reason="RollbackSkipped", message="cooldown: acted 3m ago")
+        recorder = EventRecorder()
+        await recorder.emit(kube, ref, uid=uid, reason="RollbackSkipped", message="cooldown: acted 3m ago")
         # a failure to record is logged, never raised (no such namespace)
-        await emit_event(kube, WorkloadRef(ref.kind, "no-such-ns", "web"), uid=uid, reason="X", message="y")
+        await recorder.emit(
+            kube, WorkloadRef(ref.kind, "no-such-ns", "web"), uid=uid, reason="X", message="y"
+        )
     finally:
         await kube.close()
     events = control_plane.kubectl_json(
@@ -118,4 +121,4 @@ async def test_events_are_recorded_on_the_workload(control_plane: Any, namespace
     assert event["involvedObject"]["uid"] == uid and event["involvedObject"]["kind"] == "Deployment"
     assert event["message"] == "cooldown: acted 3m ago" and event["type"] == "Normal"
     assert event["source"]["component"] == "rollback-receiver"
-    assert parse_time(event["lastTimestamp"]) is not None
+    assert parse_rfc3339_or_none(event["lastTimestamp"]) is not None

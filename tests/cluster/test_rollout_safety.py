@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from rollout_support import IMAGE, live_image, releases
 
+from receiver.core.workload import WorkloadKind, WorkloadRef
 from receiver.k8s import Conflict, Forbidden, KubeClient, RetryPolicy, Transient, connect, read_facts, undo
 from receiver.k8s import audit as audit_keys
 from receiver.k8s.client import JSON_PATCH
 from receiver.k8s.results import UndoResult
 from receiver.k8s.rollout import guarded_patch, plan, snapshot
-from receiver.workload import WorkloadKind, WorkloadRef
 
 ALERT_KEY = "3f2a9c@2026-01-01T00:00:00+00:00"
 

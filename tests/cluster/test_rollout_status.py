@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from rollout_support import IMAGE, releases, run_cli
 
+from receiver.core.workload import WorkloadKind, WorkloadRef
 from receiver.k8s import connect, follow_rollout, undo
-from receiver.workload import WorkloadKind, WorkloadRef
 
 UNSCHEDULABLE = {"spec": {"template": {"spec": {"nodeSelector": {"type": "none"}}}}}
 

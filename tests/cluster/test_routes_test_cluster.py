@@ -31,8 +31,8 @@ def alert(namespace: str, deployment: str, fingerprint: str) -> dict[str, Any]:
     }
 
 
-def test_cluster_guards_are_shown_without_acting(control_plane: Any, namespace: str, tmp_path: Path) -> None:
-    two_releases(control_plane, namespace)
+def routes_test(control_plane: Any, namespace: str, tmp_path: Path) -> tuple[int, str]:
+    """`routes test --cluster` on two alerts: one for deployment web, one for a deployment that is gone."""
     config = tmp_path / "config.yaml"
     config.write_text(
         f"namespaces: {{allow: [{namespace}]}}\n"
@@ -78,8 +78,23 @@ def test_cluster_guards_are_shown_without_acting(control_plane: Any, namespace: 
                 control_plane.kubeconfig,
             ]
         )
-    text = out.getvalue()
+    return code, out.getvalue()
+
+
+def test_cluster_guards_are_shown_without_acting(control_plane: Any, namespace: str, tmp_path: Path) -> None:
+    two_releases(control_plane, namespace)
+    code, text = routes_test(control_plane, namespace, tmp_path)
     assert code == 0, text
     assert f"cluster:  deployment/web -n {namespace}: rollback (eligible): roll back" in text
     assert "cluster:  -: skip (target_unresolved)" in text
     assert live_image(control_plane, namespace) == f"{IMAGE}:v2"  # read-only
+
+
+def test_an_unreadable_state_is_reported_per_row(control_plane: Any, namespace: str, tmp_path: Path) -> None:
+    two_releases(control_plane, namespace)
+    corrupt = "--from-literal=state.json=not json"
+    control_plane.kubectl("create", "configmap", "rollback-receiver-state", "-n", namespace, corrupt)
+    code, text = routes_test(control_plane, namespace, tmp_path)
+    assert code == 0, text
+    assert f"cluster:  deployment/web -n {namespace}: error (api_error): cannot read the guard state" in text
+    assert "cluster:  -: skip (target_unresolved)" in text  # the other row is still evaluated

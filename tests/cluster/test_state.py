@@ -9,18 +9,21 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from receiver.config import StateConfig
-from receiver.decisions import Claim, GuardState
+from receiver.core import ledger
+from receiver.core.ledger import Claim, GuardState
+from receiver.core.settings import StateConfig
+from receiver.core.workload import WorkloadKind, WorkloadRef
 from receiver.k8s import Conflict, KubeClient, connect
-from receiver.k8s import state as ledger
 from receiver.k8s.client import MERGE_PATCH
-from receiver.k8s.state import StateStore
+from receiver.k8s.state import DATA_KEY, StateError, StateStore
 
 NOW = datetime.now(UTC)
 
 
 def claim(key: str, namespace: str = "shop") -> Claim:
-    return Claim(key, key, "HighErrorRate", namespace, f"deployment/{key} -n {namespace}", NOW, "writer")
+    return Claim(
+        key, key, "HighErrorRate", WorkloadRef(WorkloadKind.DEPLOYMENT, namespace, key), NOW, "writer"
+    )
 
 
 async def stores(cp, namespace: str, count: int) -> list[tuple[KubeClient, StateStore]]:
@@ -43,7 +46,7 @@ async def test_concurrent_writers_lose_no_update(control_plane, namespace) -> No
         state = await writers[0][1].read()
         assert sorted(c.key for c in state.claims) == sorted(f"k{i}" for i in range(24))
         stored = control_plane.kubectl_json("get", "configmap", "state", "-n", namespace)
-        assert len(json.loads(stored["data"][ledger.DATA_KEY])["claims"]) == 24
+        assert len(json.loads(stored["data"][DATA_KEY])["claims"]) == 24
     finally:
         for kube, _ in writers:
             await kube.close()
@@ -82,7 +85,7 @@ async def test_a_stale_resource_version_is_a_conflict(control_plane, namespace) 
             await kube.request(
                 "patch",
                 f"/api/v1/namespaces/{namespace}/configmaps/state",
-                body={"metadata": {"resourceVersion": stale}, "data": {ledger.DATA_KEY: "{}"}},
+                body={"metadata": {"resourceVersion": stale}, "data": {DATA_KEY: "{}"}},
                 content_type=MERGE_PATCH,
             )
         assert [c.key for c in (await store.read()).claims] == ["first", "second"]
@@ -92,11 +95,11 @@ async def test_a_stale_resource_version_is_a_conflict(control_plane, namespace) 
 
 async def test_a_corrupt_state_refuses_to_act(control_plane, namespace) -> None:
     control_plane.kubectl(
-        "create", "configmap", "state", "-n", namespace, f"--from-literal={ledger.DATA_KEY}=not json"
+        "create", "configmap", "state", "-n", namespace, f"--from-literal={DATA_KEY}=not json"
     )
     [(kube, store)] = await stores(control_plane, namespace, 1)
     try:
-        with pytest.raises(ledger.StateError, match="not readable"):
+        with pytest.raises(StateError, match="not readable"):
             await store.read()
     finally:
         await kube.close()

@@ -3,7 +3,9 @@ alert, no lost confirmation delay."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import urllib.parse
 from typing import Any
 
 import pytest
@@ -11,8 +13,8 @@ from e2e_support import V1, V2, deploy, event_reasons, image_of, receiver_config
 
 from harness.alertmanager import webhook_config
 from harness.receiver import ReceiverProcess, webhook_alert, webhook_payload
+from harness.tcp_proxy import freezable_proxy
 from harness.waiting import eventually
-from receiver.actuator import HOLD_ENV
 
 pytestmark = [pytest.mark.e2e]
 
@@ -133,16 +135,26 @@ def test_pending_confirmation_survives_a_restart(control_plane, namespace, tmp_p
 def test_killed_after_answering_200_is_recovered_from_alertmanager(
     control_plane, namespace, tmp_path, alertmanager_factory, push_alerts
 ) -> None:
+    with contextlib.ExitStack() as stack:
+        _killed_after_200(stack, control_plane, namespace, tmp_path, alertmanager_factory, push_alerts)
+
+
+def _killed_after_200(stack, control_plane, namespace, tmp_path, alertmanager_factory, push_alerts) -> None:
     deploy(control_plane, namespace, "web")
     before = revision_of(control_plane, namespace, "web")
+    # The receiver first reaches the API server through a proxy that the test freezes once the receiver is
+    # ready: the webhook is still answered (the intake never waits on the cluster) but nothing is decided.
+    proxy = stack.enter_context(freezable_proxy(urllib.parse.urlsplit(control_plane.server).port or 443))
+    through_proxy = control_plane.kubeconfig_via(proxy.url, tmp_path / "via-proxy.kubeconfig")
     # Configured once Alertmanager's URL is known: they point at each other.
-    receiver = ReceiverProcess(tmp_path / "r", kubeconfig=control_plane.kubeconfig, name="forgetful")
+    receiver = ReceiverProcess(tmp_path / "r", kubeconfig=through_proxy, name="forgetful")
     # repeat_interval 1h: Alertmanager will not re-send, only reconciliation can recover the alert.
     config = webhook_config(f"{receiver.url}/webhook", token=receiver.token, repeat_interval="1h")
     am = alertmanager_factory(config)
     receiver.configure(receiver_config(namespace, alertmanager_urls=[am.url]))
     try:
-        receiver.start(env={HOLD_ENV: "1"})
+        receiver.start()
+        proxy.freeze()
         push_alerts(
             am.url,
             [
@@ -159,7 +171,7 @@ def test_killed_after_answering_200_is_recovered_from_alertmanager(
         receiver.kill()
         assert image_of(control_plane, namespace, "web") == V2
 
-        receiver.start(env={HOLD_ENV: ""})
+        receiver.start(kubeconfig=control_plane.kubeconfig)
         eventually(
             lambda: "RollbackSucceeded" in event_reasons(control_plane, namespace, "web"), what="the recovery"
         )

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from receiver.alerts import AlertStatus, PayloadError, TooManyAlerts, decode_payload, parse_payload
+from receiver.core.alerts import AlertStatus, PayloadError, TooManyAlerts, decode_payload, parse_payload
 
 # Trimmed from a body Alertmanager 0.25 actually sent.
 AM_025_BODY = (

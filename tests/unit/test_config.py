@@ -7,18 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from receiver.config import (
-    Action,
-    ConfigError,
-    GitOpsPolicy,
-    Limits,
-    Mode,
-    format_duration,
-    load_config,
-    parse_config,
-    parse_duration,
-)
-from receiver.workload import WorkloadKind
+from receiver.config import ConfigError, load_config, parse_config
+from receiver.core.durations import format_duration, parse_duration
+from receiver.core.settings import Action, GitOpsPolicy, Limits, Mode
+from receiver.core.workload import WorkloadKind
 
 ROUTE = """
 routes:

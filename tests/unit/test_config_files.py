@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 import yaml
 
-from receiver.alerts import Alert, AlertStatus
-from receiver.config import Action, Config, load_config
-from receiver.routing import render_refs, select_routes
-from receiver.workload import WorkloadKind, WorkloadRef
+from receiver.config import load_config
+from receiver.core.alerts import Alert, AlertStatus
+from receiver.core.routing import render_refs, select_routes
+from receiver.core.settings import Action, Config
+from receiver.core.workload import WorkloadKind, WorkloadRef
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 OUR_CONFIGS = sorted(CONFIG_DIR.glob("*.yaml"))

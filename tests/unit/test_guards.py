@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 
-from receiver import guards
-from receiver.alerts import Alert, AlertStatus
-from receiver.config import (
+from receiver.core import guards
+from receiver.core.alerts import Alert, AlertStatus
+from receiver.core.decisions import Decision, Verdict
+from receiver.core.ledger import Breaker, Claim, GuardState, Outcome, claim_key
+from receiver.core.settings import (
     Action,
     Budget,
     Config,
@@ -25,8 +27,7 @@ from receiver.config import (
     Route,
     TargetSpec,
 )
-from receiver.decisions import Breaker, Claim, Decision, GuardState, Outcome, Verdict, claim_key
-from receiver.workload import Revision, WorkloadFacts, WorkloadKind, WorkloadRef
+from receiver.core.workload import Revision, WorkloadFacts, WorkloadKind, WorkloadRef
 
 NOW = datetime(2026, 5, 1, 3, 0, tzinfo=UTC)
 REF = WorkloadRef(WorkloadKind.DEPLOYMENT, "shop", "ecommerce")
@@ -89,8 +90,7 @@ def claim(ref: WorkloadRef, minutes_ago: float, *, key: str | None = None, done:
         key=key or claim_key(f"other@{minutes_ago}", ref),
         alert_key=f"other@{minutes_ago}",
         alert_name="Other",
-        namespace=ref.namespace,
-        workload=str(ref),
+        target=ref,
         claimed_at=at,
         holder="replica-b",
         patched_at=at if done else None,

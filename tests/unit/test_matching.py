@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from receiver.matching import MatcherError, MatchOp, matches_all, parse_matcher, parse_matchers
+from receiver.core.matching import MatcherError, MatchOp, matches_all, parse_matcher, parse_matchers
 
 # (input, name, op, value) -- each row is a case Alertmanager's parser accepts, with the value it yields.
 PARSES = [

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from receiver.commands.rollout import UsageError, history_table, parse_duration, parse_kind_name
+from receiver.core.workload import Revision, WorkloadKind
 from receiver.k8s import controllerrevisions, deployments, status, templates, workloads
 from receiver.k8s.errors import UndoRefused
-from receiver.workload import Revision, WorkloadKind
 
 UID = "d-uid"
 
@@ -347,8 +347,8 @@ def test_history_table_is_kubectls_tabwriter_output() -> None:
 
 
 def test_guarded_patch_adds_the_precondition_and_our_annotations_to_kubectls_ops() -> None:
+    from receiver.core.workload import WorkloadRef
     from receiver.k8s.rollout import guarded_patch
-    from receiver.workload import WorkloadRef
 
     plan = deployments.plan_undo(deployment("app:v3"), HISTORY, 0)
     ref = WorkloadRef(WorkloadKind.DEPLOYMENT, "shop", "web")

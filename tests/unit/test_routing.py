@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from receiver.alerts import Alert, AlertStatus
-from receiver.config import Config, Limits, TargetSpec, parse_config
-from receiver.routing import TargetError, render_refs, render_selector, select_routes, target_cap
-from receiver.workload import WorkloadKind, WorkloadRef
+from receiver.config import parse_config
+from receiver.core.alerts import Alert, AlertStatus
+from receiver.core.routing import TargetError, render_refs, render_selector, select_routes, target_cap
+from receiver.core.settings import Config, Limits, TargetSpec
+from receiver.core.workload import WorkloadKind, WorkloadRef
 
 CONFIG = """
 routes:

@@ -8,8 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from receiver.decisions import Claim, GuardState, Outcome, PendingConfirmation
-from receiver.k8s import state as ledger
+from receiver.core import ledger
+from receiver.core.ledger import Claim, GuardState, Outcome, PendingConfirmation
+from receiver.core.workload import WorkloadKind, WorkloadRef
+from receiver.k8s import state as state_doc
 
 NOW = datetime(2026, 5, 1, 3, 0, tzinfo=UTC)
 
@@ -20,8 +22,7 @@ def claim(key: str, *, holder: str = "a", patched: bool = False, minutes_ago: in
         key,
         key.split("|")[0],
         "HighErrorRate",
-        "shop",
-        "deployment/web -n shop",
+        WorkloadRef(WorkloadKind.DEPLOYMENT, "shop", "web"),
         at,
         holder,
         patched_at=at if patched else None,
@@ -38,9 +39,9 @@ def test_round_trip_through_the_configmap_document() -> None:
     state = ledger.open_breaker(state, "3 consecutive rollbacks failed", NOW)
     configmap = {
         "metadata": {"resourceVersion": "42"},
-        "data": {ledger.DATA_KEY: json.dumps(ledger.encode(state))},
+        "data": {state_doc.DATA_KEY: json.dumps(state_doc.encode(state))},
     }
-    decoded = ledger.decode(configmap)
+    decoded = state_doc.decode(configmap)
     assert decoded.claims == state.claims
     assert decoded.pending == state.pending
     assert decoded.breaker == state.breaker
@@ -48,8 +49,8 @@ def test_round_trip_through_the_configmap_document() -> None:
 
 
 def test_a_corrupt_document_is_refused_not_reset() -> None:
-    with pytest.raises(ledger.StateError, match="not readable"):
-        ledger.decode({"metadata": {}, "data": {ledger.DATA_KEY: '{"claims": [{"key": 1}]}'}})
+    with pytest.raises(state_doc.StateError, match="not readable"):
+        state_doc.decode({"metadata": {}, "data": {state_doc.DATA_KEY: '{"claims": [{"key": 1}]}'}})
 
 
 def test_consecutive_failures_open_the_breaker_and_a_success_resets_the_count() -> None:
@@ -116,5 +117,5 @@ def test_a_claims_verify_timeout_survives_the_configmap_round_trip() -> None:
     with_route = GuardState(claims=(dataclasses.replace(base, verify_timeout=timedelta(minutes=12)),))
     without = GuardState(claims=(base,))
     for state in (with_route, without):
-        document = {"data": {ledger.DATA_KEY: json.dumps(ledger.encode(state))}}
-        assert ledger.decode(document).claims == state.claims
+        document = {"data": {state_doc.DATA_KEY: json.dumps(state_doc.encode(state))}}
+        assert state_doc.decode(document).claims == state.claims

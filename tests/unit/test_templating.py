@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from receiver.templating import RenderError, Source, TemplateError, parse_template, render
+from receiver.core.templating import RenderError, Source, TemplateError, parse_template, render
 
 LABELS = {"namespace": "shop", "deployment": "ecommerce", "empty": ""}
 ANNOTATIONS = {"rollback_to_revision": "2", "app.kubernetes.io/name": "ecommerce"}

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from receiver.alerts import Alert, AlertStatus
 from receiver.config import parse_config
-from receiver.dedupe import SeenSet
-from receiver.metrics import Metrics
-from receiver.worker import WorkItem, WorkQueue
+from receiver.core.alerts import Alert, AlertStatus
+from receiver.pipeline.dedupe import SeenSet
+from receiver.pipeline.items import WorkItem
+from receiver.pipeline.queue import WorkQueue
+from receiver.telemetry.metrics import Metrics
 
 ROUTE = parse_config("routes: [{name: r, action: notify}]", source=Path("t.yaml"), environ={}).routes[0]
 

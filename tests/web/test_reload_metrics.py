@@ -110,3 +110,16 @@ async def test_metrics_endpoint_and_values(make_client: MakeClient) -> None:
         "alerts_recovered_total",
     ):
         assert f"# TYPE rollback_receiver_{name.removesuffix('_total')}" in text, name
+
+
+async def test_settings_read_only_at_start_are_named_on_reload(
+    client_and_harness: tuple[Client, Harness], caplog: Any
+) -> None:
+    client, harness = client_and_harness
+    config = config_dict(dedupe_entries=10, dedupe_ttl="1m", decision_log_entries=5, queue_size=7)
+    harness.config_path.write_text(yaml.safe_dump(config))
+    with caplog.at_level("WARNING", logger="receiver.service"):
+        assert await reload(client) == (200, {"status": "success"})
+    warned = {r.getMessage() for r in caplog.records}
+    for name in ("dedupe_entries", "dedupe_ttl", "decision_log_entries", "queue_size"):
+        assert f"server.{name} changed: takes effect after a restart" in warned

@@ -25,11 +25,11 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from prometheus_client import CollectorRegistry
 
 from receiver.config import load_config
-from receiver.decision_log import DecisionLog
-from receiver.metrics import Metrics
+from receiver.pipeline.decision_log import DecisionLog
+from receiver.pipeline.items import WorkItem
 from receiver.service import Service
+from receiver.telemetry.metrics import Metrics
 from receiver.web.auth import load_credentials
-from receiver.worker import WorkItem
 
 TOKEN = "s3cret-token-for-tests"
 
@@ -120,7 +120,7 @@ def build(
         load_credentials(config.server, source=config.source),
         metrics=metrics,
         decisions=decisions,
-        actuator=actuator,
+        pipeline=actuator,
         kube_ping=kube_ping,
         on_config=actuator.apply_config,
         ssl_context=ssl_context,

@@ -1,19 +1,21 @@
-"""The workloads a route's target names for one alert, resolved in the cluster.
+"""Stage: the workloads a route's target names for one alert, resolved in the cluster.
 
-Name and list targets are rendered from the alert (pure, `routing`); selector targets are listed in the
+Name and list targets are rendered from the alert (pure, `core.routing`); selector targets are listed in the
 cluster with a cap. A namespace out of scope is refused before any read: we do not even look where we were
 not given access. Every refusal is a `TargetError` with the decision reason.
 """
 
 from __future__ import annotations
 
-from receiver import guards, routing
-from receiver.alerts import Alert
-from receiver.config import Config, Route
-from receiver.decisions import Reason
+from receiver.core import guards, routing
+from receiver.core.alerts import Alert
+from receiver.core.decisions import Reason
+from receiver.core.routing import TargetError
+from receiver.core.settings import Config, Route
+from receiver.core.workload import WorkloadRef
 from receiver.k8s import AmbiguousTarget, KubeClient, NotFound, resolve
-from receiver.routing import TargetError
-from receiver.workload import WorkloadRef
+from receiver.pipeline.items import WorkItem
+from receiver.pipeline.stages.base import Deps
 
 
 async def resolve_targets(
@@ -43,3 +45,16 @@ async def resolve_targets(
         raise TargetError(Reason.TARGET_UNRESOLVED, exc.message) from None
     except AmbiguousTarget as exc:
         raise TargetError(Reason.TARGET_AMBIGUOUS, exc.message) from None
+
+
+class ResolveTargets:
+    def __init__(self, deps: Deps) -> None:
+        self._deps = deps
+
+    async def run(self, item: WorkItem) -> tuple[WorkloadRef, ...]:
+        """The targets, or () after recording why there are none."""
+        try:
+            return await resolve_targets(self._deps.kube, item.alert, item.route, self._deps.config())
+        except TargetError as exc:
+            self._deps.report.record(self._deps.skip(item, exc.reason, exc.message))
+            return ()

@@ -1,7 +1,7 @@
 """Recent decisions, newest first, for `GET /api/v1/decisions`; recording also logs and counts them.
 
 `record` is the one place a decision becomes visible (log line, metric, ring buffer), so the intake and
-the actuator report decisions the same way. The buffer is memory only: Kubernetes Events and the
+the stages report decisions the same way. The buffer is memory only: Kubernetes Events and the
 workload's annotations are the durable record.
 """
 
@@ -11,9 +11,9 @@ import logging
 from collections import deque
 from collections.abc import Callable
 
-from receiver.decisions import Decision
-from receiver.logs import decision_fields, log_decision
-from receiver.metrics import Metrics
+from receiver.core.decisions import Decision
+from receiver.telemetry.logs import decision_fields, log_decision
+from receiver.telemetry.metrics import Metrics
 
 logger = logging.getLogger("receiver.decisions")
 

@@ -10,12 +10,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from receiver.alerts import Alert, AlertStatus
-from receiver.annotations import ENABLED, LAST_ALERT, PAUSED, ROLLED_BACK_AT, ROLLED_BACK_TO_TEMPLATE
-from receiver.config import SYSTEM_NAMESPACES, Action, Config, GitOpsPolicy, Mode, Route
-from receiver.decisions import Decision, GuardState, Reason, Verdict, claim_key
-from receiver.routing import TargetError, render_namespace
-from receiver.workload import Revision, WorkloadFacts, WorkloadKind, WorkloadRef
+from receiver.core import refusals
+from receiver.core.alerts import Alert, AlertStatus
+from receiver.core.annotations import ENABLED, LAST_ALERT, PAUSED, ROLLED_BACK_AT, ROLLED_BACK_TO_TEMPLATE
+from receiver.core.decisions import Decision, Reason, Verdict
+from receiver.core.durations import format_duration
+from receiver.core.ledger import GuardState, claim_key
+from receiver.core.numbers import parse_go_int
+from receiver.core.routing import TargetError, render_namespace
+from receiver.core.settings import SYSTEM_NAMESPACES, Action, Config, GitOpsPolicy, Mode, Route
+from receiver.core.timefmt import parse_rfc3339_or_none
+from receiver.core.workload import Revision, WorkloadFacts, WorkloadKind, WorkloadRef
 
 # Marks of a GitOps reconciler that would re-apply the bad version after our undo.
 ARGOCD_ANNOTATIONS = ("argocd.argoproj.io/tracking-id", "argocd.argoproj.io/instance")
@@ -29,10 +34,6 @@ ATTRIBUTION_SKEW = timedelta(minutes=1)
 CLAIM_STALE_AFTER = timedelta(minutes=2)
 # How soon a rollback held back by `max_concurrent` is tried again.
 CONCURRENCY_RETRY = timedelta(seconds=15)
-
-KUBECTL_PAUSED = (
-    "you cannot rollback a paused deployment; resume it first with 'kubectl rollout resume' and try again"
-)
 
 
 def preview(
@@ -112,7 +113,7 @@ def decide(
         )
 
     if facts.paused and ref.kind is WorkloadKind.DEPLOYMENT:
-        return stop(Reason.DEPLOYMENT_PAUSED, KUBECTL_PAUSED)
+        return stop(Reason.DEPLOYMENT_PAUSED, refusals.PAUSED_DEPLOYMENT)
     requested = requested_revision(alert, route)
     if isinstance(requested, str):
         return stop(Reason.INVALID_REVISION, requested)
@@ -122,12 +123,9 @@ def decide(
     assert target_revision is not None
     current = current_revision(facts)
     if current is not None and current.template_hash == target_revision.template_hash:
-        return stop(
-            Reason.ALREADY_AT_TARGET,
-            f"skipped rollback (current template already matches revision {requested})",
-        )
+        return stop(Reason.ALREADY_AT_TARGET, refusals.already_matches(requested))
 
-    rolled_back_at = parse_time(annotations.get(ROLLED_BACK_AT))
+    rolled_back_at = parse_rfc3339_or_none(annotations.get(ROLLED_BACK_AT))
     restored = annotations.get(ROLLED_BACK_TO_TEMPLATE)
     if restored and current is not None and current.template_hash == restored:
         return stop(
@@ -140,7 +138,7 @@ def decide(
         return stop(
             Reason.COOLDOWN,
             f"{ref} was rolled back at {rolled_back_at.isoformat()}; "
-            f"cooldown of {_span(cooldown)} still running",
+            f"cooldown of {format_duration(cooldown)} still running",
         )
 
     since = facts.current_revision_since
@@ -150,8 +148,8 @@ def decide(
     if not alert.starts_at - window <= since <= alert.starts_at + ATTRIBUTION_SKEW:
         return stop(
             Reason.NO_RECENT_CHANGE,
-            f"the live revision of {ref} went live at {since.isoformat()}, not within {_span(window)} "
-            f"before the alert started at {alert.starts_at.isoformat()}",
+            f"the live revision of {ref} went live at {since.isoformat()}, not within "
+            f"{format_duration(window)} before the alert started at {alert.starts_at.isoformat()}",
         )
 
     waiting = _confirmation(alert, route, now, target=ref)
@@ -179,13 +177,13 @@ def decide(
         return stop(
             Reason.BUDGET_NAMESPACE,
             f"namespace {ref.namespace} already had {ns_budget.max} rollbacks "
-            f"in the last {_span(ns_budget.per)}",
+            f"in the last {format_duration(ns_budget.per)}",
         )
     global_budget = limits.global_
     if others.used(now, global_budget.per) >= global_budget.max:
         return stop(
             Reason.BUDGET_GLOBAL,
-            f"already {global_budget.max} rollbacks in the last {_span(global_budget.per)} "
+            f"already {global_budget.max} rollbacks in the last {format_duration(global_budget.per)} "
             "across all namespaces",
         )
     if others.inflight >= limits.max_concurrent:
@@ -239,7 +237,7 @@ def refuse_targets(
     alert: Alert,
     route: Route,
     now: datetime,
-    reason: Reason | str,
+    reason: Reason,
     message: str,
     target: WorkloadRef | None = None,
 ) -> Decision:
@@ -285,9 +283,13 @@ def requested_revision(alert: Alert, route: Route) -> int | str:
     if raw is None or raw.strip() == "":
         return 0
     text = raw.strip().removeprefix("--to-revision=")
-    if not text.isdigit() or int(text) <= 0:
-        return f"{source}={raw!r} is not a positive revision number"
-    return int(text)
+    try:
+        revision = parse_go_int(text)
+    except ValueError:
+        revision = 0
+    if revision <= 0:
+        return f"{source}={raw[:80]!r} is not a positive revision number"
+    return revision
 
 
 def rollback_target(
@@ -299,28 +301,14 @@ def rollback_target(
         for revision in ordered:
             if revision.number == requested:
                 return revision, None
-        return None, (Reason.UNKNOWN_REVISION, f"unable to find specified revision {requested} in history")
+        return None, (Reason.UNKNOWN_REVISION, refusals.unknown_revision(requested))
     if len(ordered) < 2:
-        if facts.ref.kind is WorkloadKind.DEPLOYMENT:
-            message = f'no rollout history found for deployment "{facts.ref.name}"'
-        else:
-            message = "no last revision to roll back to"
-        return None, (Reason.NO_HISTORY, message)
+        return None, (Reason.NO_HISTORY, refusals.no_history(facts.ref.kind, facts.ref.name))
     return ordered[-2], None
 
 
 def current_revision(facts: WorkloadFacts) -> Revision | None:
     return next((r for r in facts.revisions if r.number == facts.current_revision), None)
-
-
-def parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None
 
 
 def _alert_guards(
@@ -372,7 +360,7 @@ def _confirmation(alert: Alert, route: Route, now: datetime, target: WorkloadRef
         Verdict.WAIT,
         Reason.CONFIRM_PENDING,
         f"acting only if the alert is still firing at {due.isoformat()} "
-        f"({_span(confirm_for)} after it started)",
+        f"({format_duration(confirm_for)} after it started)",
         alert,
         route,
         target,
@@ -410,7 +398,7 @@ def _go(
 
 def _decision(
     verdict: Verdict,
-    reason: Reason | str,
+    reason: Reason,
     message: str,
     alert: Alert,
     route: Route,
@@ -422,7 +410,7 @@ def _decision(
 ) -> Decision:
     return Decision(
         verdict=verdict,
-        reason=str(reason),
+        reason=reason,
         message=message,
         alert_key=alert.episode_key,
         alert_name=alert.name,
@@ -432,12 +420,3 @@ def _decision(
         decided_at=now,
         not_before=not_before,
     )
-
-
-def _span(delta: timedelta) -> str:
-    """Durations the way the config spells them: 1h30m, 5m, 30s."""
-    seconds = int(delta.total_seconds())
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [f"{hours}h" if hours else "", f"{minutes}m" if minutes else "", f"{secs}s" if secs else ""]
-    return "".join(parts) or "0s"

@@ -9,17 +9,18 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from receiver.alerts import Alert
-from receiver.config import Limits, Route, TargetSpec, is_namespace_name, is_object_name
-from receiver.matching import matches_all
-from receiver.templating import Field, RenderError, Source, parse_template
-from receiver.workload import WorkloadRef
+from receiver.core.alerts import Alert
+from receiver.core.decisions import Reason
+from receiver.core.matching import matches_all
+from receiver.core.settings import Limits, Route, TargetSpec, is_namespace_name, is_object_name
+from receiver.core.templating import Field, RenderError, Source, parse_template
+from receiver.core.workload import WorkloadRef
 
 
 class TargetError(ValueError):
     """The alert does not name a usable workload; `reason` is the low-cardinality decision reason."""
 
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: Reason, message: str) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
@@ -40,7 +41,7 @@ def render_namespace(alert: Alert, spec: TargetSpec) -> str:
     namespace = _render(alert, spec.namespace, "namespace")
     if not is_namespace_name(namespace):
         raise TargetError(
-            "target_invalid", f"namespace {namespace!r} rendered from the alert is not a valid name"
+            Reason.TARGET_INVALID, f"namespace {namespace!r} rendered from the alert is not a valid name"
         )
     return namespace
 
@@ -48,14 +49,16 @@ def render_namespace(alert: Alert, spec: TargetSpec) -> str:
 def render_refs(alert: Alert, spec: TargetSpec) -> tuple[WorkloadRef, ...]:
     """The workloads a name or list target names, without duplicates and in config order."""
     if spec.selector is not None:
-        raise TargetError("target_selector", "a selector target is resolved against the cluster")
+        raise TargetError(Reason.TARGET_INVALID, "a selector target is resolved against the cluster")
     namespace = render_namespace(alert, spec)
     templates = (spec.name,) if spec.name is not None else spec.names
     refs: list[WorkloadRef] = []
     for template in templates:
         name = _render(alert, template, "name")
         if not is_object_name(name):
-            raise TargetError("target_invalid", f"name {name!r} rendered from the alert is not a valid name")
+            raise TargetError(
+                Reason.TARGET_INVALID, f"name {name!r} rendered from the alert is not a valid name"
+            )
         ref = WorkloadRef(spec.kind, namespace, name)
         if ref not in refs:
             refs.append(ref)
@@ -70,7 +73,7 @@ _LABEL_VALUE_RE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?"
 def render_selector(alert: Alert, spec: TargetSpec) -> tuple[str, str]:
     """(namespace, label selector) of a selector target, with every alert value checked."""
     if spec.selector is None:
-        raise TargetError("target_invalid", "not a selector target")
+        raise TargetError(Reason.TARGET_INVALID, "not a selector target")
     namespace = render_namespace(alert, spec)
     out: list[str] = []
     for part in parse_template(spec.selector).parts:
@@ -80,7 +83,8 @@ def render_selector(alert: Alert, spec: TargetSpec) -> tuple[str, str]:
         value = _value(alert, part)
         if not _LABEL_VALUE_RE.fullmatch(value):
             raise TargetError(
-                "target_invalid", f"{part.source} {part.key!r} = {value[:80]!r} is not a valid label value"
+                Reason.TARGET_INVALID,
+                f"{part.source} {part.key!r} = {value[:80]!r} is not a valid label value",
             )
         out.append(value)
     return namespace, "".join(out)
@@ -94,7 +98,7 @@ def _render(alert: Alert, template: str, what: str) -> str:
     try:
         return parse_template(template).render(alert.labels, alert.annotations)
     except RenderError as exc:
-        raise TargetError("target_unresolved", f"cannot render the target {what}: {exc}") from None
+        raise TargetError(Reason.TARGET_UNRESOLVED, f"cannot render the target {what}: {exc}") from None
 
 
 def _value(alert: Alert, field: Field) -> str:
@@ -102,5 +106,5 @@ def _value(alert: Alert, field: Field) -> str:
     value = values.get(field.key, "")
     if not value:
         missing = RenderError(field.source, field.key)
-        raise TargetError("target_unresolved", f"cannot render the target selector: {missing}")
+        raise TargetError(Reason.TARGET_UNRESOLVED, f"cannot render the target selector: {missing}")
     return value

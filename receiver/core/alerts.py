@@ -10,14 +10,15 @@ What is required is what every Alertmanager since 0.21 sends; fields added later
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime
 from enum import StrEnum
 from typing import NoReturn
+
+from receiver.core.timefmt import GO_ZERO_TIME, GO_ZERO_TIME_TEXT, parse_rfc3339, preview
 
 
 class AlertStatus(StrEnum):
@@ -155,41 +156,14 @@ def _alert(obj: object, path: str) -> Alert:
     )
 
 
-# RFC 3339 as Go writes it: up to nanoseconds, `Z` or a numeric offset.
-_TIME_RE = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))"
-)
-_GO_ZERO_TIME = datetime(1, 1, 1, tzinfo=UTC)
-
-
 def parse_time(value: object, path: str) -> datetime | None:
     """RFC 3339 -> aware UTC datetime (sub-microsecond digits dropped); Go's zero time -> None."""
     text = _string(value, path)
     try:
-        return _rfc3339(text)
+        moment = parse_rfc3339(text)
     except ValueError as exc:
         raise PayloadError(path, str(exc)) from None
-
-
-@functools.lru_cache(maxsize=4096)  # Alertmanager re-sends the same timestamps with every repeat
-def _rfc3339(text: str) -> datetime | None:
-    found = _TIME_RE.fullmatch(text)
-    if found is None:
-        raise ValueError(f"not an RFC 3339 timestamp: {_preview(text)}")
-    year, month, day, hour, minute, second = (int(found.group(i)) for i in range(1, 7))
-    micros = int((found.group(7) or "0").ljust(6, "0")[:6])
-    tz = UTC
-    if not found.group(8):
-        hours, minutes = int(found.group(10)), int(found.group(11))
-        if hours > 23 or minutes > 59:
-            raise ValueError(f"timezone offset out of range: {text}")
-        offset = timedelta(hours=hours, minutes=minutes)
-        tz = timezone(-offset if found.group(9) == "-" else offset)
-    try:
-        moment = datetime(year, month, day, hour, minute, second, micros, tzinfo=tz).astimezone(UTC)
-    except (ValueError, OverflowError) as exc:
-        raise ValueError(f"not a valid time: {text} ({exc})") from None
-    return None if moment == _GO_ZERO_TIME else moment
+    return None if moment == GO_ZERO_TIME else moment
 
 
 def _required_time(value: object, path: str) -> datetime:
@@ -228,7 +202,7 @@ def _status(value: object, path: str) -> AlertStatus:
     try:
         return AlertStatus(text)
     except ValueError:
-        raise PayloadError(path, f'must be "firing" or "resolved", not {_preview(text)}') from None
+        raise PayloadError(path, f'must be "firing" or "resolved", not {preview(text)}') from None
 
 
 def _string_map(value: object, path: str, *, null_is_empty: bool = True) -> Mapping[str, str]:
@@ -267,6 +241,64 @@ def _json_type(value: object) -> str:
     return "an object"
 
 
-def _preview(text: str) -> str:
-    """Quote a bad value for an error message without echoing a huge string back."""
-    return repr(text if len(text) <= 64 else text[:64] + "...")
+# --- the other shapes an alert travels in -----------------------------------------------------------------
+
+
+def alert_to_webhook_shape(alert: Alert) -> dict[str, object]:
+    """An `Alert` as the webhook sends it (how pending confirmations keep it in cluster state)."""
+    return {
+        "status": alert.status.value,
+        "labels": dict(alert.labels),
+        "annotations": dict(alert.annotations),
+        "startsAt": alert.starts_at.isoformat(),
+        "endsAt": alert.ends_at.isoformat() if alert.ends_at else GO_ZERO_TIME_TEXT,
+        "generatorURL": alert.generator_url,
+        "fingerprint": alert.fingerprint,
+    }
+
+
+def alert_from_webhook_shape(obj: Mapping[str, object]) -> Alert:
+    """The inverse, validated by the webhook's own parser (one set of rules for every way in)."""
+    return parse_payload(_envelope(dict(obj)), max_alerts=1).alerts[0]
+
+
+def alerts_from_api(body: object) -> tuple[list[Alert], list[str]]:
+    """Alertmanager API v2 `gettableAlerts` -> firing `Alert`s, and one problem per malformed entry."""
+    if not isinstance(body, list):
+        return [], [f"Alertmanager answered {_json_type(body)} instead of a list of alerts"]
+    alerts: list[Alert] = []
+    problems: list[str] = []
+    for index, entry in enumerate(body):
+        if not isinstance(entry, Mapping):
+            problems.append(f"alert {index}: not an object")
+            continue
+        shape = {
+            "status": AlertStatus.FIRING.value,
+            "labels": entry.get("labels") or {},
+            "annotations": entry.get("annotations") or {},
+            "startsAt": entry.get("startsAt"),
+            # An active alert's API endsAt is its expiry estimate, not an end: the webhook sends zero time.
+            "endsAt": GO_ZERO_TIME_TEXT,
+            "generatorURL": entry.get("generatorURL") or "",
+            "fingerprint": entry.get("fingerprint"),
+        }
+        try:
+            alerts.append(alert_from_webhook_shape(shape))
+        except PayloadError as exc:
+            problems.append(f"alert {index}: {exc}")
+    return alerts, problems
+
+
+def _envelope(alert: dict[str, object]) -> dict[str, object]:
+    return {
+        "version": SUPPORTED_VERSION,
+        "groupKey": "",
+        "truncatedAlerts": 0,
+        "status": "firing",
+        "receiver": "",
+        "groupLabels": {},
+        "commonLabels": {},
+        "commonAnnotations": {},
+        "externalURL": "",
+        "alerts": [alert],
+    }

@@ -12,18 +12,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from receiver.alerts import Alert, WebhookPayload
-from receiver.config import Action, Config, Route
-from receiver.decision_log import DecisionLog
-from receiver.decisions import Decision, Reason, Verdict
-from receiver.dedupe import SeenSet
-from receiver.metrics import Metrics
-from receiver.routing import select_routes
-from receiver.worker import WorkItem, WorkQueue
+from receiver.core.alerts import Alert, WebhookPayload
+from receiver.core.decisions import Decision, Reason, Verdict
+from receiver.core.routing import select_routes
+from receiver.core.settings import Action, Config, Route
+from receiver.pipeline.decision_log import DecisionLog
+from receiver.pipeline.dedupe import SeenSet
+from receiver.pipeline.items import Source, WorkItem
+from receiver.pipeline.queue import WorkQueue
+from receiver.telemetry.metrics import Metrics
 
 logger = logging.getLogger(__name__)
-
-NO_ROUTE = "no_route"  # decision reason for an alert that matches no route
 
 
 class Outcome(StrEnum):
@@ -105,7 +104,7 @@ class Intake:
                 continue
             routes = select_routes(alert, config.routes)
             if not routes:
-                self._skip(alert, None, NO_ROUTE, "matches no route", now, result, Outcome.NO_ROUTE)
+                self._skip(alert, None, Reason.NO_ROUTE, "matches no route", now, result, Outcome.NO_ROUTE)
                 continue
             for route in routes:
                 if result.queue_full:
@@ -133,7 +132,7 @@ class Intake:
             group_key=payload.group_key,
             truncated_alerts=payload.truncated_alerts,
             received_at=now,
-            source="webhook",
+            source=Source.WEBHOOK,
         )
         if self._queue.offer(item):
             result.results.append(AlertResult(alert, route.name, Outcome.QUEUED))
@@ -150,7 +149,7 @@ class Intake:
         self,
         alert: Alert,
         route: Route | None,
-        reason: str,
+        reason: Reason,
         message: str,
         now: datetime,
         result: IntakeResult,

@@ -1,6 +1,6 @@
 """A bounded, TTL-limited seen-set: the intake's fast path against Alertmanager's repeats.
 
-It only saves work. Exactly-once across replicas and restarts is the actuator's job (cluster state), so
+It only saves work. Exactly-once across replicas and restarts is the pipeline's job (cluster state), so
 forgetting an entry early (eviction, restart) is safe; remembering one wrongly is not, which is why the
 intake un-marks keys whose work it could not queue.
 """

@@ -1,4 +1,4 @@
-"""The bounded queue between the webhook and the actuator, and the workers that drain it.
+"""The bounded queue between the webhook and the pipeline, and the workers that drain it.
 
 The webhook answers 200 only after `offer` succeeded, and 503 when it did not, so Alertmanager keeps
 every alert we could not take. On shutdown the queue stops taking work, drains until a deadline, and
@@ -10,42 +10,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Protocol
 
-from receiver.alerts import Alert
-from receiver.config import Route
-from receiver.metrics import Metrics
+from receiver.pipeline.items import WorkItem
+from receiver.telemetry.metrics import Metrics
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class WorkItem:
-    alert: Alert
-    route: Route
-    receiver: str  # payload's receiver ("" when recovered from the API)
-    group_key: str
-    truncated_alerts: int  # > 0 => guards refuse (the payload is incomplete)
-    received_at: datetime
-    source: str  # "webhook" | "reconcile"
-
-
-class Actuator(Protocol):
+class Handler(Protocol):
     async def handle(self, item: WorkItem) -> None: ...  # must not raise for expected failures
 
 
 class WorkQueue:
     def __init__(
         self,
-        actuator: Actuator,
+        handler: Handler,
         *,
         capacity: int,
         workers: int,
         metrics: Metrics | None = None,
     ) -> None:
-        self._actuator = actuator
+        self._handler = handler
         self._queue: asyncio.Queue[WorkItem] = asyncio.Queue(maxsize=capacity)
         self._workers_wanted = workers
         self._workers: list[asyncio.Task[None]] = []
@@ -126,14 +112,14 @@ class WorkQueue:
             assert task is not None
             self._inflight[task] = item
             try:
-                await self._actuator.handle(item)
+                await self._handler.handle(item)
             except asyncio.CancelledError:
                 raise
             except Exception:
-                # The actuator records its own failures; reaching here is a bug, and one bad item must not
+                # The pipeline records its own failures; reaching here is a bug, and one bad item must not
                 # stop the worker.
                 logger.exception(
-                    "actuator failed on a work item",
+                    "pipeline failed on a work item",
                     extra={"alert": item.alert.episode_key, "route": item.route.name},
                 )
             finally:

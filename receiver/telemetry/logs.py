@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from receiver.decisions import Decision
+    from receiver.core.decisions import Decision
 
 # Attributes every LogRecord has; anything else on a record came from `extra=` and is logged as a field.
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}

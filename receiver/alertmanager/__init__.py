@@ -1,0 +1,5 @@
+"""Talking to Alertmanager's HTTP API (v2): the only place that does."""
+
+from receiver.alertmanager.api import AlertmanagerAPIClient, AlertmanagerUnavailable
+
+__all__ = ["AlertmanagerAPIClient", "AlertmanagerUnavailable"]

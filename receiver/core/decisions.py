@@ -1,0 +1,107 @@
+"""The decision for one (alert, workload): what to do and why.
+
+Pure data; `guards.py` produces decisions. The shared state they are made on is `ledger.GuardState`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from receiver.core.workload import WorkloadRef
+
+
+class Verdict(StrEnum):
+    ROLLBACK = "rollback"  # act now
+    DRY_RUN = "dry-run"  # everything but the write (server-side dry-run)
+    NOTIFY = "notify"  # report only
+    SKIP = "skip"  # refused, with a reason
+    WAIT = "wait"  # confirmation delay running; decide again at `not_before`
+
+
+class Reason(StrEnum):
+    """Machine-readable reasons: the `reason` label of `decisions_total` and of every Event and log line."""
+
+    # letting through
+    ELIGIBLE = "eligible"
+    DRY_RUN = "dry_run"
+    # the alert and the route
+    NO_ROUTE = "no_route"
+    ALERT_RESOLVED = "alert_resolved"
+    ROUTE_IGNORE = "route_ignore"
+    ROUTE_NOTIFY = "route_notify"
+    PAYLOAD_TRUNCATED = "payload_truncated"
+    OTHER_CLUSTER = "other_cluster"
+    # scope
+    TARGET_UNRESOLVED = "target_unresolved"
+    TARGET_INVALID = "target_invalid"
+    TARGET_AMBIGUOUS = "target_ambiguous"
+    TOO_MANY_TARGETS = "too_many_targets"
+    NAMESPACE_DENIED = "namespace_denied"
+    WORKLOAD_OPTED_OUT = "workload_opted_out"
+    WORKLOAD_NOT_OPTED_IN = "workload_not_opted_in"
+    # kill switches
+    PAUSED = "paused"
+    WORKLOAD_PAUSED = "workload_paused"
+    # exactly once and no ping-pong
+    ALREADY_HANDLED = "already_handled"
+    IN_PROGRESS = "in_progress"
+    OWN_ROLLBACK = "own_rollback"
+    COOLDOWN = "cooldown"
+    # GitOps
+    GITOPS_MANAGED = "gitops_managed"
+    # what kubectl refuses or skips
+    DEPLOYMENT_PAUSED = "deployment_paused"
+    NO_HISTORY = "no_history"
+    UNKNOWN_REVISION = "unknown_revision"
+    INVALID_REVISION = "invalid_revision"
+    ALREADY_AT_TARGET = "already_at_target"
+    # change attribution
+    CHANGE_UNKNOWN = "change_unknown"
+    NO_RECENT_CHANGE = "no_recent_change"
+    # confirmation delay
+    CONFIRM_PENDING = "confirm_pending"
+    # rate limits
+    BREAKER_OPEN = "breaker_open"
+    BUDGET_NAMESPACE = "budget_namespace"
+    BUDGET_GLOBAL = "budget_global"
+    MAX_CONCURRENT = "max_concurrent"
+    # found only when acting
+    CONFLICT = "conflict"
+    API_ERROR = "api_error"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    verdict: Verdict
+    reason: Reason  # machine-readable, low cardinality, e.g. "cooldown", "namespace_denied"
+    message: str  # one human sentence for the Event, the log and the API
+    alert_key: str  # Alert.episode_key
+    alert_name: str
+    route: str | None
+    target: WorkloadRef | None
+    to_revision: int | None = None  # 0 / None => previous
+    decided_at: datetime | None = None
+    not_before: datetime | None = None  # for WAIT
+
+
+class EventReason(StrEnum):
+    """The Kubernetes Event reasons we write: `kubectl get events --field-selector reason=RollbackSkipped`."""
+
+    TRIGGERED = "RollbackTriggered"
+    DRY_RUN = "RollbackDryRun"
+    NOTIFY = "RollbackNotify"
+    SKIPPED = "RollbackSkipped"
+    PENDING = "RollbackPending"
+    SUCCEEDED = "RollbackSucceeded"
+    FAILED = "RollbackFailed"
+
+
+EVENT_FOR_VERDICT = {
+    Verdict.ROLLBACK: EventReason.TRIGGERED,
+    Verdict.DRY_RUN: EventReason.DRY_RUN,
+    Verdict.NOTIFY: EventReason.NOTIFY,
+    Verdict.SKIP: EventReason.SKIPPED,
+    Verdict.WAIT: EventReason.PENDING,
+}

@@ -1,0 +1,191 @@
+"""The settings every part of the receiver reads: frozen dataclasses, with their defaults.
+
+This is the runtime contract. The YAML format that fills it, with its validation and the JSON schema the
+chart ships, is defined once in `receiver.config.format`; these classes never parse anything.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from enum import StrEnum
+from pathlib import Path
+
+from receiver.core.matching import Matcher
+from receiver.core.workload import WorkloadKind
+
+# Namespaces no route may ever act in, whatever the allow list says.
+SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease"})
+
+
+class Action(StrEnum):
+    ROLLBACK = "rollback"
+    NOTIFY = "notify"
+    IGNORE = "ignore"
+
+
+class Mode(StrEnum):
+    ENFORCE = "enforce"
+    DRY_RUN = "dry-run"
+
+
+class GitOpsPolicy(StrEnum):
+    NOTIFY = "notify"  # a workload owned by Argo CD / Flux is only reported (the reconciler would re-apply)
+    ALLOW = "allow"
+
+
+@dataclass(frozen=True, slots=True)
+class BearerAuth:
+    token_file: Path
+
+
+@dataclass(frozen=True, slots=True)
+class BasicAuth:
+    username: str
+    password_file: Path
+
+
+@dataclass(frozen=True, slots=True)
+class TLSConfig:
+    cert_file: Path
+    key_file: Path
+    client_ca_file: Path | None = None  # set => client certificates are required and verified (mTLS)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    listen_host: str = "0.0.0.0"  # noqa: S104 - in a pod the Service reaches us on the pod IP
+    listen_port: int = 8080
+    bearer: BearerAuth | None = None
+    basic: BasicAuth | None = None
+    tls: TLSConfig | None = None
+    max_body_bytes: int = 1 << 20
+    max_alerts_per_payload: int = 1000
+    request_timeout: timedelta = timedelta(seconds=10)
+    queue_size: int = 1000
+    dedupe_entries: int = 100_000  # bound of the in-memory seen-set (a fast path; the cluster is the truth)
+    dedupe_ttl: timedelta = timedelta(hours=6)
+    workers: int = 4  # concurrent WorkItems; rollbacks themselves are capped by limits.max_concurrent
+    shutdown_timeout: timedelta = timedelta(seconds=20)  # drain deadline; the chart's grace period is longer
+    decision_log_entries: int = 1000  # recent decisions kept for GET /api/v1/decisions
+
+
+@dataclass(frozen=True, slots=True)
+class AlertmanagerAPI:
+    """Where to reconcile from (level-triggered): Alertmanager's /api/v2/alerts."""
+
+    urls: tuple[str, ...] = ()
+    bearer_token_file: Path | None = None
+    basic: BasicAuth | None = None
+    ca_file: Path | None = None
+    interval: timedelta = timedelta(minutes=1)
+
+
+@dataclass(frozen=True, slots=True)
+class NamespacePolicy:
+    allow: tuple[str, ...] = ()  # empty => every namespace not denied
+    deny: tuple[str, ...] = ()  # added to SYSTEM_NAMESPACES and our own namespace
+
+
+@dataclass(frozen=True, slots=True)
+class GuardSettings:
+    """Guard knobs; route-level values override `defaults`."""
+
+    cooldown: timedelta = timedelta(minutes=30)  # per workload, after one of our rollbacks
+    change_window: timedelta = timedelta(
+        hours=1
+    )  # current revision must have gone live this close before the alert
+    verify_timeout: timedelta = timedelta(minutes=5)  # how long to follow the rollout after the patch
+    confirm_for: timedelta = timedelta(0)  # act only if still firing after this long (0 = act now)
+    gitops: GitOpsPolicy = GitOpsPolicy.NOTIFY
+    require_opt_in: bool = False  # True => only workloads annotated opt-in are eligible
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    max: int
+    per: timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    per_namespace: Budget = Budget(3, timedelta(hours=1))
+    global_: Budget = Budget(10, timedelta(hours=1))
+    max_concurrent: int = 2
+    max_targets_per_alert: int = 3
+    breaker_failures: int = 3  # consecutive failed rollbacks that open the circuit breaker
+
+
+@dataclass(frozen=True, slots=True)
+class TargetSpec:
+    """How an alert names its workload(s). Exactly one of name / names / selector is set."""
+
+    kind: WorkloadKind
+    namespace: str  # template, e.g. '{{ labels.namespace }}'
+    name: str | None = None  # template, e.g. '{{ labels.deployment }}'
+    names: tuple[str, ...] = ()  # explicit list (each may be a template)
+    selector: str | None = None  # label selector (may contain templates)
+    max_targets: int | None = None  # cap for selector/list; None => limits.max_targets_per_alert
+
+
+@dataclass(frozen=True, slots=True)
+class RevisionSpec:
+    """Which revision to roll back to: previous (kubectl's default) or one named by an annotation/label."""
+
+    from_annotation: str | None = None  # e.g. 'rollback_to_revision'; its value must be an integer
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    name: str
+    matchers: tuple[Matcher, ...]  # all must match; evaluated on labels and annotations
+    action: Action
+    target: (
+        TargetSpec | None
+    )  # required for rollback; optional for notify (then only logged/evented when known)
+    mode: Mode | None = None  # None => the global mode
+    revision: RevisionSpec = RevisionSpec()
+    guards: GuardSettings = GuardSettings()  # already merged with `defaults`
+    continue_: bool = False  # like Alertmanager's `continue`: keep matching later routes
+
+
+@dataclass(frozen=True, slots=True)
+class StateConfig:
+    """Where HA-shared guard state lives (budgets, breaker, pending confirmations): one ConfigMap."""
+
+    namespace: str = "default"  # the chart sets it to the release namespace
+    name: str = "rollback-receiver-state"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    source: Path
+    server: ServerConfig = ServerConfig()
+    mode: Mode = Mode.ENFORCE
+    paused: bool = False  # global kill switch: decide and record, never write
+    cluster_name: str = ""
+    own_namespace: str | None = None  # always denied (from config or POD_NAMESPACE)
+    alertmanager: AlertmanagerAPI = AlertmanagerAPI()
+    namespaces: NamespacePolicy = NamespacePolicy()
+    defaults: GuardSettings = GuardSettings()
+    limits: Limits = Limits()
+    state: StateConfig = StateConfig()
+    routes: tuple[Route, ...] = field(default_factory=tuple)
+
+
+_DNS_LABEL_RE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_DNS_SUBDOMAIN_RE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+# The same rules as JSON-schema patterns (anchored), for the chart's values schema.
+NAMESPACE_PATTERN = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+OBJECT_NAME_PATTERN = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+
+
+def is_namespace_name(text: str) -> bool:
+    """A DNS-1123 label (what a namespace name must be)."""
+    return len(text) <= 63 and _DNS_LABEL_RE.fullmatch(text) is not None
+
+
+def is_object_name(text: str) -> bool:
+    """A DNS-1123 subdomain (what a Deployment/StatefulSet/DaemonSet name must be)."""
+    return len(text) <= 253 and _DNS_SUBDOMAIN_RE.fullmatch(text) is not None

@@ -1,0 +1,106 @@
+"""Recovery: due confirmations are decided again, and claims a crash left open are finished.
+
+`tick()` runs at start and every few seconds on every replica. A claim is an orphan when no process works
+on it any more: ours from before a restart, or another replica's whose reservation went stale (no patch
+within `CLAIM_STALE_AFTER`) or whose verification should long be over. The patch is recognised by our
+`last-alert` annotation: without it the reservation never led to a rollback and is released; with it, the
+rollout is followed to its outcome, so a killed replica neither rolls back twice nor loses the outcome.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+from receiver.core import guards
+from receiver.core.alerts import alert_from_webhook_shape
+from receiver.core.annotations import LAST_ALERT, ROLLED_BACK_AT
+from receiver.core.ledger import Claim, PendingConfirmation
+from receiver.core.timefmt import parse_rfc3339_or_none
+from receiver.k8s import NotFound, read_facts
+from receiver.pipeline.inflight import InFlight
+from receiver.pipeline.items import Source, WorkItem
+from receiver.pipeline.stages.base import Deps
+from receiver.pipeline.stages.verify import Verify
+
+logger = logging.getLogger(__name__)
+
+
+class Recovery:
+    def __init__(
+        self,
+        deps: Deps,
+        *,
+        handle: Callable[[WorkItem], Awaitable[None]],
+        verify: Verify,
+        inflight: InFlight,
+    ) -> None:
+        self._deps = deps
+        self._handle = handle
+        self._verify = verify
+        self._inflight = inflight
+
+    async def tick(self) -> None:
+        """Re-evaluate due confirmations and finish claims a crash left open."""
+        deps = self._deps
+        now = deps.clock()
+        state = await deps.ledger.read()
+        deps.report.gauges(state)
+        for pending in state.pending:
+            if pending.not_before <= now:
+                await self._confirm(pending)
+        for claim in state.claims:
+            if claim.outcome is None and claim.key not in self._inflight and self._orphaned(claim, now):
+                await self._recover(claim)
+
+    async def _confirm(self, pending: PendingConfirmation) -> None:
+        deps = self._deps
+        route = next((r for r in deps.config().routes if r.name == pending.route), None)
+        if route is None:
+            await deps.ledger.forget_pending(pending.key)
+            logger.warning("pending confirmation dropped: its route is gone", extra={"route": pending.route})
+            return
+        item = WorkItem(
+            alert=alert_from_webhook_shape(pending.alert),
+            route=route,
+            receiver=pending.receiver,
+            group_key=pending.group_key,
+            truncated_alerts=0,
+            received_at=deps.clock(),
+            source=Source.CONFIRMATION,
+        )
+        await self._handle(item)
+
+    def _orphaned(self, claim: Claim, now: datetime) -> bool:
+        if claim.holder == self._deps.holder:
+            return True  # ours, from before a restart (we are not working on it now)
+        if claim.patched_at is None:
+            return now - claim.claimed_at >= guards.CLAIM_STALE_AFTER
+        return now - claim.patched_at >= self._verify_timeout(claim) + guards.CLAIM_STALE_AFTER
+
+    def _verify_timeout(self, claim: Claim) -> timedelta:
+        """The route's verify timeout recorded in the claim (older claims: the default)."""
+        return claim.verify_timeout or self._deps.config().defaults.verify_timeout
+
+    async def _recover(self, claim: Claim) -> None:
+        deps = self._deps
+        if not await deps.ledger.take_over(claim):
+            return
+        with self._inflight.claim(claim.key):
+            try:
+                facts = await read_facts(deps.kube, claim.target)
+            except NotFound:
+                facts = None
+            if facts is None or facts.annotations.get(LAST_ALERT) != claim.alert_key:
+                # The patch never landed: the reservation did not lead to a rollback.
+                await deps.ledger.release(claim.key)
+                logger.warning("released a reservation that never led to a patch", extra={"claim": claim.key})
+                return
+            if claim.patched_at is None:
+                patched = parse_rfc3339_or_none(facts.annotations.get(ROLLED_BACK_AT)) or deps.clock()
+                await deps.ledger.mark_patched(claim.key, patched)
+            logger.info("following a rollback interrupted by a restart", extra={"claim": claim.key})
+            await self._verify.run(
+                claim.key, claim.target, facts.uid, claim.alert_name, self._verify_timeout(claim)
+            )

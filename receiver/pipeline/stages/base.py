@@ -1,0 +1,54 @@
+"""What every stage is given: the cluster, the ledger, the reporter, the config of the moment, the clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from receiver.core import guards
+from receiver.core.decisions import Decision, Reason
+from receiver.core.settings import Config
+from receiver.core.workload import WorkloadRef
+from receiver.k8s import KubeClient, audit
+from receiver.pipeline.items import WorkItem
+from receiver.pipeline.ledger import Ledger
+from receiver.pipeline.reporting import Reporter
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class Deps:
+    kube: KubeClient
+    ledger: Ledger
+    report: Reporter
+    config: Callable[[], Config]  # the config of the moment (a reload swaps it)
+    clock: Clock
+    holder: str  # this replica's identity in claims
+
+    @property
+    def actor(self) -> str:
+        """Who acted, in the audit annotations: the cluster's name and this replica."""
+        return f"{self.config().cluster_name or 'rollback-receiver'}/{self.holder}"
+
+    def skip(self, item: WorkItem, reason: Reason, message: str, ref: WorkloadRef | None = None) -> Decision:
+        return guards.refuse_targets(item.alert, item.route, self.clock(), reason, message, ref)
+
+    def audit(self, item: WorkItem, decision: Decision) -> dict[str, str]:
+        """Our annotations for the undo patch of this decision (the same for a dry-run)."""
+        alert = item.alert
+        return audit.audit_annotations(
+            actor=self.actor,
+            at=self.clock(),
+            to_revision=decision.to_revision or 0,
+            alert_key=alert.episode_key,
+            alert_name=alert.name,
+            fingerprint=alert.fingerprint,
+        )
+
+
+def requested_revision(item: WorkItem) -> int:
+    """The revision the route asks for (0 = kubectl's previous); an invalid request was refused earlier."""
+    requested = guards.requested_revision(item.alert, item.route)
+    return requested if isinstance(requested, int) else 0

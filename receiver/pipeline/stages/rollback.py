@@ -1,0 +1,67 @@
+"""Stage: a reserved ROLLBACK becomes kubectl's undo, with our precondition and audit in the same patch.
+
+The patch carries the decision's facts as a precondition: anything the decision depended on changed ->
+Conflict, and the pipeline decides again on fresh state. A reservation that did not lead to a patch is
+released. A patch whose answer was lost (connection cut after the server applied it) is recognised by our
+`last-alert` annotation and followed like any other.
+"""
+
+from __future__ import annotations
+
+from receiver.core.annotations import LAST_ALERT
+from receiver.core.decisions import Decision, Reason
+from receiver.core.ledger import claim_key
+from receiver.core.workload import WorkloadFacts, WorkloadRef
+from receiver.k8s import Conflict, KubeError, UndoRefused, read_facts, undo
+from receiver.pipeline.items import WorkItem
+from receiver.pipeline.stages.base import Deps, requested_revision
+from receiver.pipeline.stages.verify import Verify
+
+
+class Rollback:
+    def __init__(self, deps: Deps, verify: Verify) -> None:
+        self._deps = deps
+        self._verify = verify
+
+    async def run(self, item: WorkItem, facts: WorkloadFacts, decision: Decision) -> None:
+        deps, ref, alert = self._deps, facts.ref, item.alert
+        key = claim_key(alert.episode_key, ref)
+        await deps.report.report(decision, facts)
+        try:
+            result = await undo(
+                deps.kube,
+                ref,
+                to_revision=requested_revision(item),
+                decided_on=facts,
+                audit=deps.audit(item, decision),
+            )
+        except UndoRefused as exc:
+            await deps.ledger.release(key)
+            await deps.report.report(deps.skip(item, exc.reason, exc.message, ref), facts)
+            return
+        except Conflict:
+            raise
+        except KubeError as exc:
+            if not await self._patched_anyway(ref, alert.episode_key):
+                await deps.ledger.release(key)
+                deps.report.metrics.kube_api_errors.labels(kind=type(exc).__name__).inc()
+                deps.report.metrics.rollbacks.labels(result="error").inc()
+                message = f"the undo patch failed, nothing was changed: {exc.describe()}"
+                await deps.report.report(deps.skip(item, Reason.API_ERROR, message, ref), facts, warning=True)
+                return
+        else:
+            if result.skipped:
+                await deps.ledger.release(key)
+                await deps.report.report(
+                    deps.skip(item, Reason.ALREADY_AT_TARGET, result.message, ref), facts
+                )
+                return
+        await deps.ledger.mark_patched(key, deps.clock())
+        await self._verify.run(key, ref, facts.uid, alert.name, item.route.guards.verify_timeout)
+
+    async def _patched_anyway(self, ref: WorkloadRef, alert_key: str) -> bool:
+        try:
+            facts = await read_facts(self._deps.kube, ref)
+        except KubeError:
+            return False
+        return facts.annotations.get(LAST_ALERT) == alert_key

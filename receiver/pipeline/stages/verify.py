@@ -1,0 +1,50 @@
+"""Stage: follow the rollout like `kubectl rollout status` and record its outcome.
+
+The outcome lands in the ledger first (which moves the circuit breaker, exactly once across replicas), then
+as a metric, an Event and a log line.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+
+from receiver.core.decisions import EventReason
+from receiver.core.ledger import Outcome
+from receiver.core.workload import WorkloadRef
+from receiver.k8s import follow_rollout
+from receiver.pipeline.stages.base import Deps
+
+logger = logging.getLogger(__name__)
+
+
+class Verify:
+    def __init__(self, deps: Deps) -> None:
+        self._deps = deps
+
+    async def run(self, key: str, ref: WorkloadRef, uid: str, alert_name: str, verify_for: timedelta) -> None:
+        deps = self._deps
+        started = time.perf_counter()
+        rollout = await follow_rollout(deps.kube, ref, timeout=verify_for.total_seconds())
+        outcome = Outcome.SUCCEEDED if rollout.result == "complete" else Outcome.FAILED
+        message = f"rollout of {ref} {rollout.result}: {rollout.message}"
+        if not await deps.ledger.finish(key, outcome, message):
+            return  # another replica recorded it first
+        metrics = deps.report.metrics
+        metrics.rollbacks.labels(result=outcome.value).inc()
+        metrics.rollback_duration.observe(time.perf_counter() - started)
+        succeeded = outcome is Outcome.SUCCEEDED
+        await deps.report.event(
+            ref,
+            uid,
+            EventReason.SUCCEEDED if succeeded else EventReason.FAILED,
+            message,
+            warning=not succeeded,
+        )
+        logger.log(
+            logging.INFO if succeeded else logging.WARNING,
+            message,
+            extra={"target": str(ref), "claim": key, "outcome": outcome.value, "alertname": alert_name},
+        )
+        deps.report.gauges(await deps.ledger.read())
