@@ -8,6 +8,7 @@ serves; `stop()` stops it by PID. See docs/harness.md and docs/argo-rollouts.md.
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import tempfile
@@ -173,21 +174,33 @@ class ArgoRollouts:
         self.process = ManagedProcess(
             CONTROLLER, [str(self.bins.controller), *args], self.log_path, env=env, cwd=workdir
         )
+        log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         self.process.start()
-        self.process.wait_until(lambda: is_ok(self.healthz_url), timeout=STARTUP_TIMEOUT, what="/healthz ok")
-        self.process.wait_until(lambda: is_ok(self.metrics_url), timeout=STARTUP_TIMEOUT, what="/metrics ok")
+        for what, url in (("/healthz ok", self.healthz_url), ("/metrics ok", self.metrics_url)):
+            self.process.wait_until(
+                functools.partial(_ready_or_bind_failed, url, self.log_path, log_offset),
+                timeout=STARTUP_TIMEOUT,
+                what=what,
+            )
+        if _bind_failed(self.log_path, log_offset):
+            raise StartupError(
+                f"{CONTROLLER}: a port was already in use; log {self.log_path}:\n{self.process.log_tail()}"
+            )
         self._check_loopback_only()
 
     def _check_loopback_only(self) -> None:
         assert self.process is not None and self.process.pid is not None
-        if "address already in use" in self.process.log_tail():
-            raise StartupError(f"{CONTROLLER}: a port was already in use:\n{self.process.log_tail()}")
         bound = listening_addresses(self.process.pid)
-        wanted = {("127.0.0.1", self.metrics_port), ("127.0.0.1", self.healthz_port)}
-        if not wanted <= bound or any(address != "127.0.0.1" for address, _ in bound):
+        if any(address != "127.0.0.1" for address, _ in bound):
             raise StartupError(
-                f"{CONTROLLER} must listen on 127.0.0.1 ports {sorted(p for _, p in wanted)} only, but"
-                f" listens on {sorted(bound)}; was it built by `{BUILD_COMMAND}`, which binds it to loopback?"
+                f"{CONTROLLER} must listen on 127.0.0.1 only, but listens on {sorted(bound)}; was it built"
+                f" by `{BUILD_COMMAND}`, which binds it to loopback?"
+            )
+        missing = {("127.0.0.1", self.metrics_port), ("127.0.0.1", self.healthz_port)} - bound
+        if missing:
+            raise StartupError(
+                f"{CONTROLLER} does not listen on {sorted(missing)} (port already in use elsewhere?);"
+                f" log {self.log_path}:\n{self.process.log_tail()}"
             )
 
     def stop(self) -> None:
@@ -221,3 +234,17 @@ class ArgoRollouts:
 
     def log_tail(self, lines: int = 40) -> str:
         return self.process.log_tail(lines) if self.process is not None else "(not running)"
+
+
+def _bind_failed(log_path: Path, offset: int) -> bool:
+    """The controller only logs a failed bind of its metrics/health port and runs on without it."""
+    try:
+        with log_path.open("rb") as log:
+            log.seek(offset)
+            return b"address already in use" in log.read()
+    except OSError:
+        return False
+
+
+def _ready_or_bind_failed(url: str, log_path: Path, offset: int) -> bool:
+    return _bind_failed(log_path, offset) or is_ok(url)
