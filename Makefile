@@ -6,13 +6,16 @@ UV ?= uv
 help:
 	@echo "make demo     - replay the seed incident on the embedded local cluster (installs what it needs)"
 	@echo "make test     - lint, type-check and run the whole test suite (installs what it needs)"
-	@echo "make bootstrap, make control-plane, make cluster-up, make cluster-down, make lint, make bench"
+	@echo "make bootstrap, make control-plane, make argo-rollouts, make cluster-up, make cluster-down, make lint, make bench"
 
 bootstrap:
 	bash scripts/bootstrap.sh
 
 control-plane:
 	bash scripts/build-control-plane.sh
+
+argo-rollouts:
+	bash scripts/build-argo-rollouts.sh
 
 lint: bootstrap
 	$(UV) run --frozen ruff check receiver harness tests bench demo
@@ -37,4 +40,4 @@ bench: bootstrap
 	$(UV) run --frozen python bench/webhook.py
 	$(UV) run --frozen python bench/undo.py
 
-.PHONY: help bootstrap control-plane lint test cluster-up cluster-down demo bench
+.PHONY: help bootstrap control-plane argo-rollouts lint test cluster-up cluster-down demo bench

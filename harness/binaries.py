@@ -47,15 +47,20 @@ def read_versions(path: Path = VERSIONS_FILE) -> dict[str, str]:
     return versions
 
 
-def cache_dir() -> Path:
-    """The directory scripts/build-control-plane.sh builds into (keep the two in sync)."""
-    versions = read_versions()
+def cache_root() -> Path:
+    """Where scripts/build-*.sh put their version-keyed build directories (keep them in sync)."""
     root = os.environ.get("ROLLBACK_RECEIVER_CACHE")
     if not root:
         xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
         root = str(Path(xdg) / "rollback-receiver")
+    return Path(root)
+
+
+def cache_dir() -> Path:
+    """The directory scripts/build-control-plane.sh builds into (keep the two in sync)."""
+    versions = read_versions()
     name = f"k8s-{versions['K8S_VERSION']}_etcd-{versions['ETCD_VERSION']}_kwok-{versions['KWOK_VERSION']}"
-    return Path(root) / name
+    return cache_root() / name
 
 
 def env_var_for(name: str) -> str:

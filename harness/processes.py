@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import ipaddress
 import os
 import signal
 import socket
@@ -11,6 +12,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
@@ -19,6 +21,7 @@ from harness.waiting import GaveUpWaiting, eventually
 STOP_GRACE_SECONDS = 10.0
 POLL_SECONDS = 0.2
 _PR_SET_PDEATHSIG = 1
+_TCP_LISTEN = "0A"
 
 
 class StartupError(RuntimeError):
@@ -39,6 +42,49 @@ def free_port(*, udp_too: bool = False) -> int:
                 except OSError:
                     continue
                 return port
+
+
+@dataclass(frozen=True, slots=True)
+class TcpSocket:
+    local: tuple[str, int]
+    remote: tuple[str, int]
+    listening: bool
+
+
+def tcp_sockets(pid: int) -> list[TcpSocket]:
+    """Every TCP socket `pid` holds, read from /proc: what it really bound and where it really connected."""
+    inodes: set[str] = set()
+    with contextlib.suppress(OSError):
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[len("socket:[") : -1])
+    found: list[TcpSocket] = []
+    for table in ("tcp", "tcp6"):
+        try:
+            lines = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            local, remote, state, inode = fields[1], fields[2], fields[3], fields[9]
+            if inode in inodes:
+                found.append(TcpSocket(_endpoint(local), _endpoint(remote), state == _TCP_LISTEN))
+    return found
+
+
+def listening_addresses(pid: int) -> set[tuple[str, int]]:
+    """(address, port) of every TCP socket `pid` listens on."""
+    return {sock.local for sock in tcp_sockets(pid) if sock.listening}
+
+
+def _endpoint(hex_endpoint: str) -> tuple[str, int]:
+    address_hex, port_hex = hex_endpoint.split(":")
+    raw = bytes.fromhex(address_hex)
+    # The kernel prints each 32-bit word of the address in host (little-endian) order.
+    address = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+    return str(ipaddress.ip_address(address)), int(port_hex, 16)
 
 
 @contextlib.contextmanager

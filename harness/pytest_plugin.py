@@ -15,17 +15,19 @@ from typing import Any
 
 import pytest
 
+from harness import argo_rollouts as argo
 from harness import binaries
 from harness.alertmanager import AlertmanagerCluster
 from harness.alertmanager import push_alerts as _push_alerts
+from harness.argo_rollouts import ArgoRollouts
 from harness.binaries import DebianPackageMissingError
-from harness.cluster import ClusterAccess, ExistingCluster
+from harness.cluster import ClusterAccess, ExistingCluster, KubectlError
 from harness.controlplane import ControlPlane
 from harness.processes import StartupError, sigterm_as_interrupt
 from harness.prometheus import Prometheus
 from harness.webhook_sink import WebhookSink
 
-CLUSTER_FIXTURES = {"control_plane", "namespace"}
+CLUSTER_FIXTURES = {"control_plane", "namespace", "argo_rollouts"}
 ALERTMANAGER_FIXTURES = {"alertmanager_factory", "prometheus_factory", "push_alerts"}
 NAMESPACE_LABEL = "rollback-receiver.test/owner"
 
@@ -84,6 +86,27 @@ def control_plane(request: pytest.FixtureRequest) -> Iterator[ClusterAccess]:
             plane.stop(keep_logs=failed)
             if failed:
                 print(f"\ncontrol plane logs kept in {workdir / 'logs'}")
+
+
+@pytest.fixture(scope="session")
+def argo_rollouts(control_plane: ClusterAccess) -> Iterator[ArgoRollouts]:
+    """The real Argo Rollouts controller (CRDs installed) for this session's cluster, started on first use.
+    Its log is beside the control plane's logs and is kept with them when a test failed."""
+    try:
+        bins = argo.resolve()
+    except binaries.MissingBinariesError as error:
+        pytest.fail(str(error), pytrace=False)
+    controller = ArgoRollouts(control_plane, bins=bins, workdir=control_plane.workdir)
+    with sigterm_as_interrupt():
+        try:
+            controller.start()
+        except (StartupError, KubectlError) as error:
+            controller.stop()
+            pytest.fail(f"Argo Rollouts did not start (log {controller.log_path}): {error}", pytrace=False)
+        try:
+            yield controller
+        finally:
+            controller.stop()
 
 
 def _namespace_name(test_name: str) -> str:

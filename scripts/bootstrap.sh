@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the tests and the demo need, idempotently:
 # Debian packages (Alertmanager, Prometheus), uv and the locked Python environment, and the control plane
-# built from tools/ into the cache outside the repo.
+# built from tools/ into the cache outside the repo, and Argo Rollouts (controller, plugin, CRDs) beside it.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -35,4 +35,5 @@ fi
 uv sync --frozen --quiet
 
 bash scripts/build-control-plane.sh >/dev/null
+bash scripts/build-argo-rollouts.sh >/dev/null
 say "ready"
