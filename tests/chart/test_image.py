@@ -46,6 +46,8 @@ from harness.processes import free_port
 from harness.receiver import webhook_alert, webhook_payload
 from harness.waiting import eventually
 
+pytestmark = [pytest.mark.container]
+
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 # Mount points the runtime itself makes in the writable layer (empty files and directories), not writes.
 RUNTIME_MOUNT_POINTS = ("/etc/hosts", "/etc/hostname", "/etc/resolv.conf", "/etc/mtab", "/run/.containerenv")
