@@ -17,8 +17,12 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 say() { printf '[build-image] %s\n' "$*" >&2; }
 
+if [ "$(id -u)" != 0 ]; then
+  say "ERROR: needs root: podman runs rootful here and mmdebstrap in its root mode"
+  exit 2
+fi
 for tool in podman runc mmdebstrap uv; do
-  if ! command -v "$tool" >/dev/null 2>&1; then
+  if ! command -v "$tool" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$tool" ]; then
     say "ERROR: $tool is not installed. Run: bash scripts/bootstrap.sh (or: apt-get install -y --no-install-recommends podman runc mmdebstrap)"
     exit 2
   fi
