@@ -1,18 +1,23 @@
 # syntax=docker/dockerfile:1.7
 # rollback-receiver image: docker build -t rollback-receiver:0.1.0 .
 # The runtime user (65532) and port (8080) match the Helm chart's defaults.
+# Another base works when it has CPython 3.11 at PYTHON (Debian's own: PYTHON=/usr/bin/python3.11), and
+# any image with the uv binary at /uv can stand in for UV_IMAGE (scripts/build-image.sh makes both from
+# Debian's and PyPI's packages).
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+ARG PYTHON=/usr/local/bin/python3.11
 ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.13.8
 
 FROM ${UV_IMAGE} AS uv
 
 # Build stage: resolve nothing, install exactly what uv.lock pins into /opt/venv.
 FROM ${PYTHON_IMAGE} AS build
+ARG PYTHON
 COPY --from=uv /uv /usr/local/bin/uv
 # Bytecode is compiled here because the runtime root filesystem is read-only; the venv is a copy (not
 # links into uv's cache) so it can be moved to the final stage; the base image's Python is the venv's.
 ENV UV_PROJECT_ENVIRONMENT=/opt/venv \
-    UV_PYTHON=/usr/local/bin/python3.11 \
+    UV_PYTHON=${PYTHON} \
     UV_PYTHON_DOWNLOADS=never \
     UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy

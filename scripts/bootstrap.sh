@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the tests and the demo need, idempotently:
-# Debian packages (Alertmanager, Prometheus), uv and the locked Python environment, and the control plane
-# built from tools/ into the cache outside the repo, and Argo Rollouts (controller, plugin, CRDs) beside it.
+# Debian packages (Alertmanager, Prometheus; podman, runc and mmdebstrap for the image test), uv and the
+# locked Python environment, the control plane built from tools/ into the cache outside the repo, and Argo
+# Rollouts (controller, plugin, CRDs) beside it.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -10,6 +11,11 @@ say() { printf '[bootstrap] %s\n' "$*" >&2; }
 need_pkgs=()
 command -v prometheus-alertmanager >/dev/null 2>&1 || need_pkgs+=(prometheus-alertmanager)
 command -v prometheus >/dev/null 2>&1 || need_pkgs+=(prometheus)
+# The image test builds and runs the image (scripts/build-image.sh). runc, not crun: crun refuses hybrid
+# cgroup hierarchies. Rootful with the host's network, so no uidmap/slirp4netns.
+command -v podman >/dev/null 2>&1 || need_pkgs+=(podman)
+[ -x /usr/sbin/runc ] || command -v runc >/dev/null 2>&1 || need_pkgs+=(runc)
+command -v mmdebstrap >/dev/null 2>&1 || need_pkgs+=(mmdebstrap)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   say "installing Debian packages: ${need_pkgs[*]}"

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import contextlib
+import json
+import secrets
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import helm_python as helm
 import yaml
+
+from harness.cluster import ClusterAccess
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHART_DIR = REPO_ROOT / "charts" / "rollback-receiver"
@@ -117,3 +123,73 @@ def dockerfile_stages() -> list[tuple[str, list[tuple[str, str]]]]:
         elif stages:
             stages[-1][1].append((instruction, arguments))
     return stages
+
+
+# --- the chart installed on the harness's control plane ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Release:
+    namespace: str  # where the chart is installed
+    allowed: str  # the namespace the config allows
+    outside: str  # a namespace the receiver was never given
+    helm: helm.Config
+    values: dict[str, Any]
+
+    @property
+    def service_account(self) -> str:
+        return f"system:serviceaccount:{self.namespace}:{RELEASE}"
+
+
+def create_namespace(cluster: ClusterAccess, name: str) -> None:
+    cluster.kubectl("create", "namespace", name)
+    cluster.kubectl("label", "namespace", name, "rollback-receiver.test/owner=chart")
+
+
+@contextlib.contextmanager
+def installed_release(cluster: ClusterAccess, *, prefix: str) -> Iterator[Release]:
+    """A Helm SDK install of the chart in fresh namespaces, allowed to act in one more; uninstalled after."""
+    suffix = secrets.token_hex(3)
+    names = {role: f"{prefix}-{role}-{suffix}" for role in ("release", "shop", "other")}
+    for name in names.values():
+        create_namespace(cluster, name)
+    values = {"config": {"namespaces": {"allow": [names["shop"]]}, "cluster_name": "chart-test"}}
+    config = helm.Config(kubeconfig_path=cluster.kubeconfig, namespace=names["release"])
+    try:
+        with helm.Chart.load(CHART_DIR) as chart:
+            config.install(chart, RELEASE, values, namespace=names["release"], timeout=120)
+        yield Release(names["release"], names["shop"], names["other"], config, values)
+    finally:
+        try:
+            config.uninstall(RELEASE)
+        except helm.HelmError as error:
+            print(f"helm uninstall {RELEASE}: {error}")
+        config.close()
+        for name in names.values():
+            cluster.kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
+
+
+def two_revision_deployment(cluster: ClusterAccess, namespace: str, name: str) -> None:
+    """A Deployment whose v2 rollout has completed, so `undo` has a revision 1 to go back to."""
+    manifest = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "app", "image": "registry.example/shop:v1"}]},
+            },
+        },
+    }
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(manifest))
+    cluster.kubectl("rollout", "status", f"deployment/{name}", "-n", namespace, "--timeout=120s")
+    cluster.kubectl("set", "image", f"deployment/{name}", "app=registry.example/shop:v2", "-n", namespace)
+    cluster.kubectl("rollout", "status", f"deployment/{name}", "-n", namespace, "--timeout=120s")
+
+
+def image_of(cluster: ClusterAccess, namespace: str, name: str) -> str:
+    deployment = cluster.kubectl_json("get", "deployment", name, "-n", namespace)
+    return str(deployment["spec"]["template"]["spec"]["containers"][0]["image"])

@@ -1,222 +1,376 @@
-"""The Dockerfile, proven without a container engine.
+"""The container image, built with podman and run the way the chart runs it.
 
-No engine runs here, so this test does what the build stage does, on this machine: it replays the
-build stage's ENV, COPY and RUN instructions (uv installing exactly what uv.lock pins into a fresh venv)
-as the image's non-root user 65532 against a temp directory, with this machine's Debian Python 3.11
-standing in for the base image's. It then freezes the venv read-only, as the chart's
-readOnlyRootFilesystem does, and runs the installed entrypoint with the final stage's environment.
-What it cannot prove (the base image, layer contents, the registry) is listed in docs/chart.md.
+scripts/build-image.sh builds the repository's Dockerfile on a Debian bookworm base made with mmdebstrap
+(CPython 3.11 at /usr/bin/python3.11) and uv from PyPI, cached by content. The run takes everything from
+the chart as installed on the harness's control plane: the Deployment's securityContext, volumes, env and
+args become podman flags, the ConfigMap and Secret are mounted read-only where the pod mounts them, and a
+ServiceAccount token, the cluster CA and the namespace sit where the kubelet puts them, with
+KUBERNETES_SERVICE_HOST/PORT set, so the receiver takes its in-cluster code path. The one difference from a
+pod: the container shares the host's network (the API server listens on 127.0.0.1), so the receiver listens
+on 127.0.0.1 and a free port instead of 0.0.0.0:8080.
+
+What the chart's securityContext asks for is then read back from the kernel (/proc of the container's
+PID 1), not from the flags.
 """
 
 from __future__ import annotations
 
+import base64
+import copy
 import json
 import os
 import re
-import shlex
-import shutil
-import stat
 import subprocess
-import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from chart_support import REPO_ROOT, dockerfile_stages, one, render, rendered_config
-
-IMAGE_UID = 65532
-BASE_PYTHON = Path("/usr/bin/python3.11")  # Debian's CPython 3.11, the same line as python:3.11-slim
-NETWORK_SETTINGS = frozenset(
-    {
-        "SSL_CERT_FILE",
-        "SSL_CERT_DIR",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "NO_PROXY",
-        "http_proxy",
-        "https_proxy",
-        "no_proxy",
-        "UV_DEFAULT_INDEX",
-        "UV_INDEX",
-        "UV_INDEX_URL",
-        "UV_NATIVE_TLS",
-    }
+from chart_support import (
+    RELEASE,
+    REPO_ROOT,
+    Manifest,
+    Release,
+    image_of,
+    installed_release,
+    one,
+    render,
+    two_revision_deployment,
 )
 
+from harness.cluster import ClusterAccess
+from harness.container import Container, Mount, build_image, image_config, run_once
+from harness.http import is_ok, request_text
+from harness.processes import free_port
+from harness.receiver import webhook_alert, webhook_payload
+from harness.waiting import eventually
 
-def stage(name: str) -> list[tuple[str, str]]:
-    for stage_name, instructions in dockerfile_stages():
-        if stage_name == name:
-            return instructions
-    raise AssertionError(f"the Dockerfile has no stage named {name!r}")
+pytestmark = [pytest.mark.container]
 
-
-def parse_env(arguments: str) -> dict[str, str]:
-    return dict(word.split("=", 1) for word in shlex.split(arguments))
-
-
-def as_image_user(args: list[str], *, env: Mapping[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    command = ["setpriv", f"--reuid={IMAGE_UID}", f"--regid={IMAGE_UID}", "--clear-groups", "--", *args]
-    return subprocess.run(
-        command, env=dict(env), cwd=cwd, capture_output=True, text=True, timeout=600, check=False
-    )
-
-
-def chown_tree(path: Path) -> None:
-    for entry in [path, *path.rglob("*")]:
-        os.chown(entry, IMAGE_UID, IMAGE_UID, follow_symlinks=False)
-
-
-def freeze(path: Path) -> None:
-    """Read-only for everyone, like the image's root filesystem under readOnlyRootFilesystem."""
-    for entry in [path, *path.rglob("*")]:
-        if not entry.is_symlink():
-            entry.chmod(stat.S_IMODE(entry.stat().st_mode) & ~0o222)
-
-
-def snapshot(path: Path) -> dict[str, float]:
-    return {str(p.relative_to(path)): p.lstat().st_mtime for p in path.rglob("*")}
-
-
-class ReplayedImage:
-    """The build stage replayed under `root`; paths of the image mapped into it."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.bin = root / "usr-local-bin"
-        self.venv = root / "opt" / "venv"
-        self.src = root / "src"
-        self.home = root / "home"
-        # Image path -> path on this machine.
-        self.paths = {
-            "/opt/venv": str(self.venv),
-            "/usr/local/bin/python3.11": str(BASE_PYTHON),
-            "/usr/local/bin": str(self.bin),
-            "/src": str(self.src),
-        }
-
-    def map(self, text: str) -> str:
-        for image_path in sorted(self.paths, key=len, reverse=True):
-            text = re.sub(rf"(?<![\w/]){re.escape(image_path)}(?![\w.])", self.paths[image_path], text)
-        return text
-
-    def base_env(self) -> dict[str, str]:
-        # This machine's way to reach the package index (CA bundle, proxy, mirror) is not the image's
-        # business; a `docker build` would get it the same way, from the build host.
-        network = {key: value for key, value in os.environ.items() if key in NETWORK_SETTINGS}
-        return {
-            **network,
-            "PATH": f"{self.bin}:/usr/bin:/bin",
-            "HOME": str(self.home),
-            "LANG": "C.UTF-8",
-            "UV_CACHE_DIR": str(self.root / "uv-cache"),  # the build's cache mount
-        }
-
-    def build(self) -> list[str]:
-        """Run the build stage; returns the RUN commands executed (for the failure message)."""
-        for directory in (self.bin, self.src, self.home, self.venv.parent):
-            directory.mkdir(parents=True, exist_ok=True)
-        env = self.base_env()
-        workdir = self.root
-        ran: list[str] = []
-        for instruction, arguments in stage("build"):
-            if instruction == "ENV":
-                env.update({key: self.map(value) for key, value in parse_env(arguments).items()})
-            elif instruction == "WORKDIR":
-                workdir = Path(self.map(arguments))
-                workdir.mkdir(parents=True, exist_ok=True)
-            elif instruction == "COPY" and arguments.startswith("--from=uv "):
-                uv = os.environ.get("UV") or shutil.which("uv")
-                assert uv, "uv is needed to replay the Dockerfile's build stage (it is the image's installer)"
-                shutil.copy2(uv, self.bin / "uv")
-            elif instruction == "COPY":
-                *sources, destination = shlex.split(arguments)
-                target = Path(self.map(destination)) if destination.startswith("/") else workdir / destination
-                for source in sources:
-                    # Docker's rules: a directory's contents go into the destination; a file goes into
-                    # it when it ends with "/", else becomes it.
-                    origin = REPO_ROOT / source
-                    if origin.is_dir():
-                        shutil.copytree(origin, target, ignore=shutil.ignore_patterns("__pycache__"))
-                    else:
-                        target.mkdir(parents=True, exist_ok=True) if destination.endswith("/") else None
-                        shutil.copy2(origin, target / origin.name if destination.endswith("/") else target)
-            elif instruction == "RUN":
-                command = self.map(re.sub(r"--mount=\S+\s+", "", arguments))
-                chown_tree(self.root)
-                ran.append(command)
-                result = as_image_user(["sh", "-c", command], env=env, cwd=workdir)
-                assert result.returncode == 0, f"RUN {command}\n{result.stdout}\n{result.stderr}"
-            else:
-                raise AssertionError(
-                    f"the build stage has an instruction this test cannot replay: {instruction}"
-                )
-        return ran
-
-    def final_env(self) -> dict[str, str]:
-        env = {"HOME": str(self.home), "LANG": "C.UTF-8", "PATH": "/usr/bin:/bin"}
-        for instruction, arguments in dockerfile_stages()[-1][1]:
-            if instruction == "ENV":
-                for key, value in parse_env(arguments).items():
-                    env[key] = self.map(value.replace("$PATH", env.get("PATH", "")))
-        return env
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+# Mount points the runtime itself makes in the writable layer (empty files and directories), not writes.
+RUNTIME_MOUNT_POINTS = ("/etc/hosts", "/etc/hostname", "/etc/resolv.conf", "/etc/mtab", "/run/.containerenv")
 
 
 @pytest.fixture(scope="module")
-def image() -> Iterator[ReplayedImage]:
-    assert BASE_PYTHON.exists(), f"{BASE_PYTHON} (Debian python3.11) stands in for the base image's Python"
-    # Not pytest's tmp_path: its parents are private to root, and the image user must reach this one.
-    root = Path(tempfile.mkdtemp(prefix="rollback-receiver-image-"))
-    root.chmod(0o755)
-    try:
-        replayed = ReplayedImage(root)
-        replayed.build()
-        freeze(replayed.venv)
-        yield replayed
-    finally:
-        shutil.rmtree(root, onerror=_make_writable_and_retry)
+def image() -> str:
+    return build_image()
 
 
-def _make_writable_and_retry(function: Any, path: str, _: object) -> None:
-    Path(path).parent.chmod(0o755)
-    function(path)
+@pytest.fixture(scope="module")
+def release(control_plane: ClusterAccess) -> Iterator[Release]:
+    with installed_release(control_plane, prefix="image") as installed:
+        yield installed
 
 
-def test_final_stage_is_minimal_non_root_and_matches_the_chart() -> None:
-    final = dockerfile_stages()[-1][1]
-    instructions = dict(final)
-    env = parse_env(" ".join(arguments for instruction, arguments in final if instruction == "ENV"))
-    assert instructions["USER"] == f"{IMAGE_UID}:{IMAGE_UID}"
-    assert json.loads(instructions["ENTRYPOINT"]) == ["rollback-receiver"]  # exec form: PID 1 gets SIGTERM
-    assert env["PYTHONDONTWRITEBYTECODE"] == "1"
-    # Only the venv comes from the build stage: no uv, no compiler, no source tree.
-    copies = [arguments for instruction, arguments in final if instruction == "COPY"]
-    assert copies == ["--from=build /opt/venv /opt/venv"]
-    assert not any(instruction == "RUN" for instruction, _ in final)
-    docs = render()
-    container = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
-    assert instructions["EXPOSE"] == str(container["ports"][0]["containerPort"])
-    assert json.loads(instructions["CMD"]) == container["args"]
+def as_uid_gid(user: str) -> tuple[int, int]:
+    uid, _, gid = user.partition(":")
+    return int(uid), int(gid or uid)
 
 
-def test_dockerignore_lets_in_everything_the_build_copies() -> None:
-    allowed = {
-        line[1:].rstrip("/")
-        for line in (REPO_ROOT / ".dockerignore").read_text().splitlines()
-        if line.startswith("!")
-    }
-    for instruction, arguments in stage("build"):
-        if instruction == "COPY" and not arguments.startswith("--from="):
-            *sources, _ = shlex.split(arguments)
-            assert set(sources) <= allowed, set(sources) - allowed
+# --- the image itself -------------------------------------------------------------------------------------
 
 
-def test_build_installs_the_locked_dependencies_as_the_image_user(image: ReplayedImage) -> None:
-    python = image.venv / "bin" / "python"
-    assert python.resolve() == BASE_PYTHON.resolve()
-    assert image.venv.stat().st_uid == IMAGE_UID
+def test_image_is_the_locked_venv_on_python_3_11_and_runs_as_the_charts_user(image: str) -> None:
+    inspected = image_config(image)
+    config = inspected["Config"]
+    deployment = _rendered_deployment_container()
+    # Numeric and not root, so the kubelet's runAsNonRoot check passes without a passwd entry.
+    assert as_uid_gid(config["User"]) == (65532, 65532)
+    assert config["Entrypoint"] == ["rollback-receiver"]  # exec form: the receiver is PID 1, gets SIGTERM
+    assert config["Cmd"] == deployment["args"]
+    assert set(config["ExposedPorts"]) == {f"{deployment['ports'][0]['containerPort']}/tcp"}
+    # The base and the venv: the final stage adds nothing else (no uv, no compiler, no source tree).
+    assert len(inspected["RootFS"]["Layers"]) == 2
+
+    probe = (
+        "import importlib.metadata as m, json, os, shutil, sys, glob; print(json.dumps({"
+        "'python': sys.version_info[:2], 'executable': os.path.realpath(sys.executable),"
+        "'uv': shutil.which('uv'), 'src': os.path.exists('/src'),"
+        "'pyc': glob.glob(sys.prefix + '/lib/python3.11/site-packages/receiver/__pycache__/cli.*.pyc'),"
+        "'installed': {d.name: d.version for d in m.distributions()}}))"
+    )
+    ran = run_once(image, ["-c", probe], entrypoint="/opt/venv/bin/python", flags=["--network=none"])
+    assert ran.returncode == 0, ran.stderr
+    facts = json.loads(ran.stdout)
+    assert facts["python"] == [3, 11] and facts["executable"] == "/usr/bin/python3.11"
+    assert facts["uv"] is None and facts["src"] is False
+    # Bytecode compiled at build time, so a read-only root filesystem costs nothing at start.
+    assert facts["pyc"]
+    installed = {name.lower().replace("_", "-"): version for name, version in facts["installed"].items()}
+    assert installed.pop("rollback-receiver") == _project_version()
+    assert installed == _locked_versions()  # exactly the lock, no dev dependency, nothing resolved anew
+
+
+# --- the image run as the chart runs it -------------------------------------------------------------------
+
+
+def test_image_runs_with_the_charts_pod_spec_rolls_back_and_drains_on_sigterm(
+    control_plane: ClusterAccess, release: Release, image: str, tmp_path: Path
+) -> None:
+    two_revision_deployment(control_plane, release.allowed, "api")
+    # The rolled-back pods count as available only after 3 s, so the receiver is still following the
+    # rollout when SIGTERM arrives (a spec change outside the template: no new revision).
+    control_plane.kubectl(
+        "patch",
+        "deployment",
+        "api",
+        "-n",
+        release.allowed,
+        "--type=merge",
+        "-p",
+        '{"spec": {"minReadySeconds": 3}}',
+    )
+    deployment = control_plane.kubectl_json("get", "deployment", RELEASE, "-n", release.namespace)
+    pod = deployment["spec"]["template"]["spec"]
+    (spec,) = pod["containers"]
+    port = free_port()
+    run = PodRun(control_plane, release, pod, spec, tmp_path, port)
+    container = Container(
+        image,
+        args=spec["args"],
+        flags=[*run.security_flags(), *run.tmpfs_flags(), "--network=host", "--passwd=false"],
+        mounts=[*run.volume_mounts(), *run.service_account_mount()],
+        env={**run.env(), **run.in_cluster_env()},
+    )
+    with container:
+        url = f"http://127.0.0.1:{port}"
+        eventually(
+            lambda: is_ok(url + spec["readinessProbe"]["httpGet"]["path"]) or _exited(container),
+            timeout=60,
+            what="the container's /readyz",
+            on_fail=container.logs,
+        )
+        assert container.running(), container.logs()
+        assert is_ok(url + spec["livenessProbe"]["httpGet"]["path"])
+
+        # The securityContext, as the kernel applies it to the receiver (the container's PID 1).
+        security = {**pod["securityContext"], **spec["securityContext"]}
+        status = container.proc_status()
+        assert status["Uid"].split() == [str(security["runAsUser"])] * 4
+        assert status["Gid"].split() == [str(security["runAsGroup"])] * 4
+        assert security["runAsNonRoot"] and security["runAsUser"] != 0
+        assert str(pod["securityContext"]["fsGroup"]) in status["Groups"].split()
+        assert security["capabilities"]["drop"] == ["ALL"]
+        for capabilities in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+            assert int(status[capabilities], 16) == 0, (capabilities, status[capabilities])
+        assert security["allowPrivilegeEscalation"] is False and status["NoNewPrivs"] == "1"
+        assert security["seccompProfile"]["type"] == "RuntimeDefault" and status["Seccomp"] == "2"
+        mounts = container.mounts_seen()
+        assert security["readOnlyRootFilesystem"] and "ro" in mounts["/"][1]
+        assert mounts["/tmp"][0] == "tmpfs" and "rw" in mounts["/tmp"][1]
+        mount_points = {container.realpath(mount.target) for mount in container.mounts}
+        for mount_point in mount_points:
+            assert "ro" in mounts[mount_point][1], mount_point
+
+        # The in-cluster path: no kubeconfig exists in the container; the API server saw the ServiceAccount.
+        serving = [record for record in _log_records(container.logs()) if record["msg"] == "serving"]
+        assert serving and serving[0]["cluster_identity"] == release.service_account, container.logs()
+
+        alert = webhook_alert(release.allowed, "api", labels={"severity": "critical"})
+        request_text(
+            "POST",
+            f"{url}/webhook",
+            webhook_payload([alert], receiver=RELEASE),
+            headers={"Authorization": f"Bearer {run.webhook_token}"},
+        )
+        # SIGTERM right after the webhook was accepted: the drain finishes the rollback, within the grace.
+        grace = int(pod["terminationGracePeriodSeconds"])
+        exit_code, took = container.stop(grace)
+        log = container.logs()
+        assert exit_code == 0, log
+        assert took < grace, (took, log)
+        assert image_of(control_plane, release.allowed, "api") == "registry.example/shop:v1", log
+        # The rollout was followed to its end after SIGTERM, while draining.
+        records = _log_records(log)
+        draining = next(i for i, r in enumerate(records) if r["msg"].startswith("shutting down: no new work"))
+        outcomes = [
+            (i, r["outcome"])
+            for i, r in enumerate(records)
+            if r.get("target", "").startswith("deployment/api ") and "outcome" in r
+        ]
+        assert outcomes and outcomes[-1][0] > draining and outcomes[-1][1] == "succeeded", log
+        assert "handed back" not in log and "Forbidden" not in log and "Read-only file system" not in log, log
+
+        # Nothing was written outside /tmp: the writable layer holds only what the runtime made for its
+        # mounts (empty files and directories) and its /etc/mtab link.
+        layer = container.writable_layer()
+        made_by_runtime = {*RUNTIME_MOUNT_POINTS, *mount_points}
+        made_by_runtime |= {str(parent) for path in made_by_runtime for parent in Path(path).parents}
+        assert set(layer) <= made_by_runtime, sorted(set(layer) - made_by_runtime)
+        assert all(size == 0 for kind, size in layer.values() if kind == "file"), layer
+        assert {kind for path, (kind, _) in layer.items() if path != "/etc/mtab"} <= {"dir", "file"}, layer
+
+
+class PodRun:
+    """The pod spec of the installed chart, turned into what podman needs."""
+
+    def __init__(
+        self,
+        cluster: ClusterAccess,
+        release: Release,
+        pod: Manifest,
+        container: Manifest,
+        workdir: Path,
+        port: int,
+    ) -> None:
+        self.cluster = cluster
+        self.release = release
+        self.pod = pod
+        self.container = container
+        self.workdir = workdir
+        self.port = port
+        self.fs_group = int(pod["securityContext"]["fsGroup"])
+        secret = cluster.kubectl_json("get", "secret", RELEASE, "-n", release.namespace)
+        self.webhook_token = base64.b64decode(secret["data"]["token"]).decode()
+
+    def security_flags(self) -> list[str]:
+        """podman run flags for the pod's and the container's securityContext (the container's wins)."""
+        known_pod = {"runAsNonRoot", "runAsUser", "runAsGroup", "fsGroup", "seccompProfile"}
+        known_container = {
+            "runAsNonRoot",
+            "runAsUser",
+            "runAsGroup",
+            "allowPrivilegeEscalation",
+            "readOnlyRootFilesystem",
+            "capabilities",
+            "seccompProfile",
+        }
+        pod_context, context = self.pod["securityContext"], self.container["securityContext"]
+        assert set(pod_context) <= known_pod, f"not applied by this test: {set(pod_context) - known_pod}"
+        assert set(context) <= known_container, f"not applied by this test: {set(context) - known_container}"
+        merged = {**pod_context, **context}
+        flags = [f"--user={merged['runAsUser']}:{merged['runAsGroup']}", f"--group-add={self.fs_group}"]
+        if merged.get("readOnlyRootFilesystem"):
+            flags += ["--read-only", "--read-only-tmpfs=false"]  # only the pod's own emptyDir is writable
+        if merged.get("allowPrivilegeEscalation") is False:
+            flags.append("--security-opt=no-new-privileges")
+        capabilities = merged.get("capabilities", {})
+        flags += [f"--cap-drop={name.lower()}" for name in capabilities.get("drop", [])]
+        flags += [f"--cap-add={name.lower()}" for name in capabilities.get("add", [])]
+        seccomp = merged.get("seccompProfile", {}).get("type", "RuntimeDefault")
+        assert seccomp == "RuntimeDefault", seccomp  # podman's default profile is the runtime's default
+        return flags
+
+    def _volume(self, name: str) -> Manifest:
+        (volume,) = [volume for volume in self.pod["volumes"] if volume["name"] == name]
+        return dict(volume)
+
+    def tmpfs_flags(self) -> list[str]:
+        """emptyDir volumes as tmpfs mounts of their size limit."""
+        flags = []
+        for mount in self.container["volumeMounts"]:
+            empty_dir = self._volume(mount["name"]).get("emptyDir")
+            if empty_dir is not None:
+                size = re.fullmatch(r"(\d+)Mi", empty_dir["sizeLimit"])
+                assert size, empty_dir
+                flags.append(f"--tmpfs={mount['mountPath']}:rw,size={size.group(1)}m,mode=1777")
+        return flags
+
+    def volume_mounts(self) -> list[Mount]:
+        """ConfigMap and Secret volumes written as the kubelet writes them, mounted where the pod mounts them.
+
+        The routing config is the installed ConfigMap's, with the listen address moved to loopback. Secret
+        files are root:fsGroup 0440, so the receiver reads them only through the pod's fsGroup.
+        """
+        mounts = []
+        for mount in self.container["volumeMounts"]:
+            volume = self._volume(mount["name"])
+            if "emptyDir" in volume:
+                continue
+            if "configMap" in volume:
+                source = self.cluster.kubectl_json(
+                    "get", "configmap", volume["configMap"]["name"], "-n", self.release.namespace
+                )
+                files = {key: self._loopback(key, value) for key, value in source["data"].items()}
+                mode, group = 0o644, 0
+            elif "secret" in volume:
+                source = self.cluster.kubectl_json(
+                    "get", "secret", volume["secret"]["secretName"], "-n", self.release.namespace
+                )
+                items = volume["secret"].get("items") or [{"key": key, "path": key} for key in source["data"]]
+                files = {
+                    item["path"]: base64.b64decode(source["data"][item["key"]]).decode() for item in items
+                }
+                mode, group = 0o440, self.fs_group
+            else:
+                raise AssertionError(f"volume kind not applied by this test: {volume}")
+            directory = self._write_files(mount["name"], files, mode=mode, group=group)
+            sub_path = mount.get("subPath")
+            mounts.append(
+                Mount(directory / sub_path if sub_path else directory, mount["mountPath"], mount["readOnly"])
+            )
+        return mounts
+
+    def service_account_mount(self) -> list[Mount]:
+        """What automountServiceAccountToken puts in the pod: a TokenRequest token, the CA, the namespace."""
+        assert self.pod["automountServiceAccountToken"] is True
+        token = self.cluster.service_account_token(self.release.namespace, self.pod["serviceAccountName"])
+        files = {
+            "token": token,
+            "ca.crt": Path(self.cluster.ca_file).read_text(),
+            "namespace": self.release.namespace,
+        }
+        return [
+            Mount(
+                self._write_files("serviceaccount", files, mode=0o440, group=self.fs_group),
+                SERVICE_ACCOUNT_DIR,
+            )
+        ]
+
+    def in_cluster_env(self) -> dict[str, str]:
+        """The Service environment the kubelet gives every container, for the API server's Service."""
+        server = re.fullmatch(r"https://([\d.]+):(\d+)", self.cluster.server)
+        assert server, self.cluster.server
+        return {"KUBERNETES_SERVICE_HOST": server.group(1), "KUBERNETES_SERVICE_PORT": server.group(2)}
+
+    def env(self) -> dict[str, str]:
+        fields = {"metadata.namespace": self.release.namespace, "metadata.name": f"{RELEASE}-image-test"}
+        env = {}
+        for variable in self.container["env"]:
+            if "value" in variable:
+                env[variable["name"]] = variable["value"]
+            else:
+                env[variable["name"]] = fields[variable["valueFrom"]["fieldRef"]["fieldPath"]]
+        return env
+
+    def _loopback(self, key: str, text: str) -> str:
+        if key != "config.yaml":
+            return text
+        config = copy.deepcopy(yaml.safe_load(text))
+        assert config["server"]["listen"] == f"0.0.0.0:{self.container['ports'][0]['containerPort']}"
+        config["server"]["listen"] = f"127.0.0.1:{self.port}"
+        return yaml.safe_dump(config, sort_keys=False)
+
+    def _write_files(self, name: str, files: dict[str, str], *, mode: int, group: int) -> Path:
+        directory = self.workdir / name
+        directory.mkdir()
+        directory.chmod(0o755)
+        for path, text in files.items():
+            target = directory / path
+            target.write_text(text)
+            os.chown(target, 0, group)
+            target.chmod(mode)
+        return directory
+
+
+def _exited(container: Container) -> bool:
+    if container.running():
+        return False
+    raise AssertionError(f"the container exited before it was ready:\n{container.logs()}")
+
+
+def _log_records(log: str) -> list[dict[str, Any]]:
+    """The receiver's JSON log records, in order (podman's own lines are not JSON)."""
+    return [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+
+
+def _rendered_deployment_container() -> Manifest:
+    return dict(one(render(), "Deployment")["spec"]["template"]["spec"]["containers"][0])
+
+
+def _locked_versions() -> dict[str, str]:
     frozen = subprocess.run(
         ["uv", "export", "--frozen", "--no-dev", "--no-emit-project", "--no-hashes", "--no-header"],
         cwd=REPO_ROOT,
@@ -224,43 +378,13 @@ def test_build_installs_the_locked_dependencies_as_the_image_user(image: Replaye
         text=True,
         check=True,
     ).stdout
-    locked = {
+    return {
         m.group(1).lower().replace("_", "-"): m.group(2)
         for m in re.finditer(r"^([A-Za-z0-9_.-]+)==([^\s;]+)", frozen, flags=re.MULTILINE)
     }
-    inventory = (
-        "import importlib.metadata as m, json; "
-        "print(json.dumps({d.name: d.version for d in m.distributions()}))"
-    )
-    listed = subprocess.run([str(python), "-c", inventory], capture_output=True, text=True, check=True)
-    installed = {
-        name.lower().replace("_", "-"): version for name, version in json.loads(listed.stdout).items()
-    }
-    assert installed.pop("rollback-receiver") == _project_version()
-    assert installed == locked  # exactly the lock, no dev dependency, nothing resolved anew
-    # Bytecode compiled at build time, so a read-only root filesystem costs nothing at start.
-    assert list((image.venv / "lib").glob("python3.11/site-packages/receiver/__pycache__/cli.*.pyc"))
-
-
-def test_entrypoint_runs_read_only_as_the_image_user(image: ReplayedImage) -> None:
-    before = snapshot(image.venv)
-    env = image.final_env()
-    entrypoint = json.loads(dict(dockerfile_stages()[-1][1])["ENTRYPOINT"])
-
-    helped = as_image_user([*entrypoint, "--help"], env=env, cwd=image.home)
-    assert helped.returncode == 0, helped.stderr
-    assert "serve" in helped.stdout and "check-config" in helped.stdout
-
-    config = image.root / "config.yaml"
-    config.write_text(yaml.safe_dump(rendered_config(render())))
-    config.chmod(0o644)
-    checked = as_image_user([*entrypoint, "check-config", str(config)], env=env, cwd=image.home)
-    assert checked.returncode == 0, f"{checked.stdout}\n{checked.stderr}"
-    assert snapshot(image.venv) == before  # nothing written into the image
 
 
 def _project_version() -> str:
-    text = (REPO_ROOT / "pyproject.toml").read_text()
-    match = re.search(r'^version = "([^"]+)"', text, flags=re.MULTILINE)
+    match = re.search(r'^version = "([^"]+)"', (REPO_ROOT / "pyproject.toml").read_text(), flags=re.MULTILINE)
     assert match
     return match.group(1)

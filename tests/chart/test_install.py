@@ -7,19 +7,25 @@ One control plane (the harness's session fixture) and one install for the whole 
 from __future__ import annotations
 
 import base64
-import json
-import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import helm_python as helm
 import pytest
 import yaml
-from chart_support import CHART_DIR, RELEASE, ci_values_files, load_values, render
+from chart_support import (
+    CHART_DIR,
+    RELEASE,
+    Release,
+    ci_values_files,
+    image_of,
+    installed_release,
+    load_values,
+    render,
+    two_revision_deployment,
+)
 
 from harness.cluster import ClusterAccess
 from harness.receiver import ReceiverProcess, webhook_alert, webhook_payload
@@ -31,72 +37,10 @@ NOT_IN_THIS_CLUSTER = {"ServiceMonitor", "PrometheusRule"}
 RECEIVER_CLI = Path(sys.executable).with_name("rollback-receiver")
 
 
-@dataclass(frozen=True)
-class Release:
-    namespace: str  # where the chart is installed
-    allowed: str  # the namespace the config allows
-    outside: str  # a namespace the receiver was never given
-    helm: helm.Config
-    values: dict[str, Any]
-
-    @property
-    def service_account(self) -> str:
-        return f"system:serviceaccount:{self.namespace}:{RELEASE}"
-
-
-def create_namespace(cluster: ClusterAccess, name: str) -> None:
-    cluster.kubectl("create", "namespace", name)
-    cluster.kubectl("label", "namespace", name, "rollback-receiver.test/owner=chart")
-
-
 @pytest.fixture(scope="module")
 def release(control_plane: ClusterAccess) -> Iterator[Release]:
-    suffix = secrets.token_hex(3)
-    names = {role: f"chart-{role}-{suffix}" for role in ("release", "shop", "other")}
-    for name in names.values():
-        create_namespace(control_plane, name)
-    values = {"config": {"namespaces": {"allow": [names["shop"]]}, "cluster_name": "chart-test"}}
-    config = helm.Config(kubeconfig_path=control_plane.kubeconfig, namespace=names["release"])
-    try:
-        with helm.Chart.load(CHART_DIR) as chart:
-            config.install(chart, RELEASE, values, namespace=names["release"], timeout=120)
-        yield Release(names["release"], names["shop"], names["other"], config, values)
-    finally:
-        try:
-            config.uninstall(RELEASE)
-        except helm.HelmError as error:
-            print(f"helm uninstall {RELEASE}: {error}")
-        config.close()
-        for name in names.values():
-            control_plane.kubectl(
-                "delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False
-            )
-
-
-def two_revision_deployment(cluster: ClusterAccess, namespace: str, name: str) -> None:
-    """A Deployment whose v2 rollout has completed, so `undo` has a revision 1 to go back to."""
-    manifest = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {"containers": [{"name": "app", "image": "registry.example/shop:v1"}]},
-            },
-        },
-    }
-    cluster.kubectl("apply", "-f", "-", input=json.dumps(manifest))
-    cluster.kubectl("rollout", "status", f"deployment/{name}", "-n", namespace, "--timeout=120s")
-    cluster.kubectl("set", "image", f"deployment/{name}", "app=registry.example/shop:v2", "-n", namespace)
-    cluster.kubectl("rollout", "status", f"deployment/{name}", "-n", namespace, "--timeout=120s")
-
-
-def image_of(cluster: ClusterAccess, namespace: str, name: str) -> str:
-    deployment = cluster.kubectl_json("get", "deployment", name, "-n", namespace)
-    return str(deployment["spec"]["template"]["spec"]["containers"][0]["image"])
+    with installed_release(control_plane, prefix="chart") as installed:
+        yield installed
 
 
 def as_service_account(
