@@ -24,7 +24,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from receiver.config import ConfigError, load_config
+from receiver.config import ConfigError, advice, load_config
 from receiver.core.settings import Config
 from receiver.pipeline.decision_log import DecisionLog
 from receiver.pipeline.dedupe import SeenSet
@@ -63,6 +63,7 @@ class Service:
         kube_ping: Ping | None,
         on_config: ConfigHook | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        seen: SeenSet | None = None,
         clock: Clock = utc_now,
     ) -> None:
         self._config = config
@@ -75,7 +76,7 @@ class Service:
         self._reload_lock = asyncio.Lock()
         server = config.server
         self.queue = WorkQueue(pipeline, capacity=server.queue_size, workers=server.workers, metrics=metrics)
-        self.seen = SeenSet(max_entries=server.dedupe_entries, ttl=server.dedupe_ttl)
+        self.seen = seen or seen_set(config)
         self._intake = Intake(
             config=lambda: self._config,
             queue=self.queue,
@@ -84,7 +85,13 @@ class Service:
             decisions=decisions,
             clock=clock,
         )
-        metrics.config_loaded(ok=True, at=time.time())
+        self._config_applied(config)
+
+    def _config_applied(self, config: Config) -> None:
+        found = advice.warnings(config)
+        for warning in found:
+            logger.warning("config: %s", warning, extra={"file": str(config.source)})
+        self._metrics.config_loaded(ok=True, at=time.time(), warnings=len(found))
 
     # -- web.app.Backend ---------------------------------------------------------------------------
 
@@ -136,7 +143,7 @@ class Service:
             if self._on_config is not None:
                 await self._on_config(config)
             self._config, self._credentials = config, credentials
-            self._metrics.config_loaded(ok=True, at=time.time())
+            self._config_applied(config)
             logger.info("config reloaded", extra={"file": str(config.source), "routes": len(config.routes)})
             return []
 
@@ -154,6 +161,11 @@ class Service:
     async def stop(self) -> list[WorkItem]:
         """Stop taking work and drain until the configured deadline; returns what was handed back."""
         return await self.queue.stop(self._config.server.shutdown_timeout.total_seconds())
+
+
+def seen_set(config: Config) -> SeenSet:
+    """The intake's dedupe set, sized by the config (read once: resizing needs a restart)."""
+    return SeenSet(max_entries=config.server.dedupe_entries, ttl=config.server.dedupe_ttl)
 
 
 def _load(path: Path) -> tuple[Config, Credentials]:
@@ -233,7 +245,8 @@ async def serve(options: ServeOptions) -> int:
     except KubeError as exc:
         logger.error("cannot connect to the cluster: %s", exc)
         return 1
-    pipeline = Pipeline(config, kube, metrics, decisions, events=EventRecorder())
+    seen = seen_set(config)
+    pipeline = Pipeline(config, kube, metrics, decisions, events=EventRecorder(), seen=seen)
     reconciler = Reconciler(config, pipeline, metrics)
 
     async def apply_config(new: Config) -> None:
@@ -249,6 +262,7 @@ async def serve(options: ServeOptions) -> int:
         kube_ping=kube.ping,
         on_config=apply_config,
         ssl_context=ssl_context,
+        seen=seen,
     )
     app = create_app(service)
     admin.install(app, pipeline)  # breaker status/reset, with the webhook's credentials

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from receiver.config import ConfigError, load_config
+from receiver.config import ConfigError, advice, load_config
 from receiver.core.alerts import Alert, PayloadError, decode_payload, parse_time
 from receiver.core.decisions import Reason
 from receiver.core.durations import format_duration
@@ -78,6 +78,9 @@ def run_check(args: argparse.Namespace, out: TextIO | None = None) -> int:
         if config.server.tls and config.server.tls.client_ca_file:
             auth.append("mTLS")
         print(f" - auth: {', '.join(auth) or 'NONE (serve needs --insecure-no-auth)'}", file=out)
+        print(f" - scope: {advice.scope(config)}", file=out)
+        for warning in advice.warnings(config):
+            print(f"WARNING: {warning}", file=out)
     return 1 if failed else 0
 
 
@@ -114,6 +117,7 @@ def run_routes_test(args: argparse.Namespace, out: TextIO | None = None) -> int:
         json.dump(rows, out, indent=2)
         print(file=out)
     else:
+        print(f"scope: {advice.scope(config)}", file=out)
         for row in rows:
             _print_row(row, out)
     return 0

@@ -33,11 +33,14 @@ from receiver.core.settings import (
     BearerAuth,
     Budget,
     Config,
+    ControllerPolicy,
     GitOpsPolicy,
     GuardSettings,
+    HelmPolicy,
     Limits,
     Mode,
     NamespacePolicy,
+    OwnershipConfig,
     RevisionSpec,
     Route,
     ServerConfig,
@@ -569,6 +572,12 @@ GUARD_KEYS = (
     Key("verify_timeout", Duration(positive=True), "how long to follow the rollout after the patch"),
     Key("confirm_for", Duration(positive=False), "act only if still firing this long after it started"),
     Key("gitops", Choice(GitOpsPolicy), "workloads owned by Argo CD or Flux: notify (default) or allow"),
+    Key("helm", Choice(HelmPolicy), "Helm releases: rollback (default, naming `helm rollback`) or notify"),
+    Key(
+        "controlled",
+        Choice(ControllerPolicy),
+        "workloads controlled by another object: skip (default) or allow",
+    ),
     Key("require_opt_in", Boolean(), "only workloads annotated rollback-receiver.io/enabled=true"),
 )
 GUARD_NAMES = tuple(key.name for key in GUARD_KEYS)
@@ -601,10 +610,38 @@ LIMITS = Section(
     _settings(Limits, {"global": "global_"}),
 )
 
+LABEL_KEY = Pattern(
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$",
+    "a valid label key",
+    max_length=317,
+)
+
+OWNERSHIP = Section(
+    [
+        Key(
+            "argocd_tracking_label",
+            LABEL_KEY,
+            "the label Argo CD tracks resources by, if it uses label tracking (app.kubernetes.io/instance)",
+        )
+    ],
+    _settings(OwnershipConfig),
+)
+
 STATE = Section(
     [
         Key("namespace", NAMESPACE, "namespace of the state ConfigMap (the chart sets the release's)"),
         Key("name", OBJECT_NAME, "name of the state ConfigMap"),
+        Key("max_pending", Integer(1), "most pending confirmations kept (beyond: pending_full)"),
+        Key(
+            "max_pending_bytes",
+            Integer(1024),
+            "most bytes of pending confirmations kept (the API's limit is 1 MiB)",
+        ),
+        Key(
+            "takeover_after",
+            Duration(positive=True),
+            "an unpatched reservation of a replica that died is taken over after this long",
+        ),
     ],
     _settings(StateConfig),
 )
@@ -780,6 +817,7 @@ def _config(reader: Reader, values: Values, path: str) -> Config:
         defaults=defaults,
         limits=limits,
         state=values.get("state", StateConfig()),
+        ownership=values.get("ownership", OwnershipConfig()),
         routes=tuple(routes),
     )
 
@@ -803,6 +841,7 @@ CONFIG = _Document(
         Key("alertmanager", ALERTMANAGER, "Alertmanager's API, for level-triggered reconciliation"),
         Key("namespaces", NAMESPACES, "where the receiver may act"),
         Key("state", STATE, "where guard state shared by all replicas lives"),
+        Key("ownership", OWNERSHIP, "how Argo CD, Flux and Helm mark what they own in this cluster"),
         Key(
             "routes",
             Routes(),

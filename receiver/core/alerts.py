@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import NoReturn
@@ -156,6 +156,11 @@ def _alert(obj: object, path: str) -> Alert:
     )
 
 
+# Alerts are about now: a time outside these years is a broken or hostile sender, and refusing it here keeps
+# every later `starts_at + duration` from overflowing.
+EARLIEST_YEAR, LATEST_YEAR = 1970, 2999
+
+
 def parse_time(value: object, path: str) -> datetime | None:
     """RFC 3339 -> aware UTC datetime (sub-microsecond digits dropped); Go's zero time -> None."""
     text = _string(value, path)
@@ -163,7 +168,11 @@ def parse_time(value: object, path: str) -> datetime | None:
         moment = parse_rfc3339(text)
     except ValueError as exc:
         raise PayloadError(path, str(exc)) from None
-    return None if moment == GO_ZERO_TIME else moment
+    if moment == GO_ZERO_TIME:
+        return None
+    if not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
+        raise PayloadError(path, f"year {moment.year} is outside {EARLIEST_YEAR}-{LATEST_YEAR}")
+    return moment
 
 
 def _required_time(value: object, path: str) -> datetime:
@@ -242,6 +251,19 @@ def _json_type(value: object) -> str:
 
 
 # --- the other shapes an alert travels in -----------------------------------------------------------------
+
+# A label no route reads is kept for people (logs, Events, notifications), shortened to this.
+UNREAD_VALUE_CHARS = 256
+
+
+def compact(alert: Alert, read: frozenset[str]) -> Alert:
+    """The alert with only what deciding on it again needs: every label (values no route reads shortened)
+    and the annotations in `read`. Kept in cluster state while a confirmation is pending."""
+    return replace(
+        alert,
+        labels={k: v if k in read else v[:UNREAD_VALUE_CHARS] for k, v in alert.labels.items()},
+        annotations={k: v for k, v in alert.annotations.items() if k in read},
+    )
 
 
 def alert_to_webhook_shape(alert: Alert) -> dict[str, object]:

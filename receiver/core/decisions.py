@@ -12,6 +12,14 @@ from enum import StrEnum
 from receiver.core.workload import WorkloadRef
 
 
+class Source(StrEnum):
+    """Where the work behind a decision came from; every decision, log line and Event says which."""
+
+    WEBHOOK = "webhook"
+    RECONCILE = "reconcile"  # recovered from Alertmanager's API
+    CONFIRMATION = "confirmation"  # a pending confirmation that came due
+
+
 class Verdict(StrEnum):
     ROLLBACK = "rollback"  # act now
     DRY_RUN = "dry-run"  # everything but the write (server-side dry-run)
@@ -49,8 +57,11 @@ class Reason(StrEnum):
     IN_PROGRESS = "in_progress"
     OWN_ROLLBACK = "own_rollback"
     COOLDOWN = "cooldown"
-    # GitOps
-    GITOPS_MANAGED = "gitops_managed"
+    # who else manages the workload
+    ARGOCD_MANAGED = "argocd_managed"
+    FLUX_MANAGED = "flux_managed"
+    HELM_MANAGED = "helm_managed"
+    OWNED_BY_CONTROLLER = "owned_by_controller"
     # what kubectl refuses or skips
     DEPLOYMENT_PAUSED = "deployment_paused"
     NO_HISTORY = "no_history"
@@ -62,6 +73,12 @@ class Reason(StrEnum):
     NO_RECENT_CHANGE = "no_recent_change"
     # confirmation delay
     CONFIRM_PENDING = "confirm_pending"
+    PENDING_FULL = "pending_full"
+    # what Alertmanager says about the alert right before we act
+    ALERT_SILENCED = "alert_silenced"
+    ALERT_INHIBITED = "alert_inhibited"
+    ALERT_MUTED = "alert_muted"
+    ALERTMANAGER_UNREACHABLE = "alertmanager_unreachable"
     # rate limits
     BREAKER_OPEN = "breaker_open"
     BUDGET_NAMESPACE = "budget_namespace"
@@ -84,6 +101,15 @@ class Decision:
     to_revision: int | None = None  # 0 / None => previous
     decided_at: datetime | None = None
     not_before: datetime | None = None  # for WAIT
+    source: Source = Source.WEBHOOK
+    # An API error, a conflict, a workload not found (yet), an unreachable Alertmanager: nothing was decided
+    # about the alert itself, so the next delivery or reconciliation must decide again.
+    transient: bool = False
+
+    @property
+    def final(self) -> bool:
+        """Decided for good: reconciliation need not feed this alert again (WAIT and IN_PROGRESS are not)."""
+        return not self.transient and self.verdict is not Verdict.WAIT and self.reason != Reason.IN_PROGRESS
 
 
 class EventReason(StrEnum):

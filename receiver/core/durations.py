@@ -24,6 +24,8 @@ _UNITS = (
 # because the `s` group needs digits of its own.
 _BODY = "".join(f"([0-9]+{unit})?" for unit, _ in _UNITS)
 DURATION_PATTERN = f"^(0|{_BODY})$"
+# Longer than anything a guard needs, and short enough that no time arithmetic with it can overflow.
+MAX_DURATION = timedelta(days=3650)
 _DURATION_RE = re.compile("".join(f"(?:([0-9]+){unit})?" for unit, _ in _UNITS))
 
 
@@ -34,10 +36,16 @@ def parse_duration(text: str) -> timedelta:
     found = _DURATION_RE.fullmatch(text)
     if not text or found is None:
         raise ValueError(f"not a duration: {text!r} (use units like 30s, 5m, 1h30m)")
-    return sum(
-        (unit * int(n) for (_, unit), n in zip(_UNITS, found.groups(), strict=True) if n),
-        timedelta(0),
-    )
+    try:
+        value = sum(
+            (unit * int(n) for (_, unit), n in zip(_UNITS, found.groups(), strict=True) if n),
+            timedelta(0),
+        )
+    except OverflowError:
+        value = MAX_DURATION * 2
+    if value > MAX_DURATION:
+        raise ValueError(f"not a duration: {text[:40]!r} is longer than 10 years")
+    return value
 
 
 def format_duration(value: timedelta) -> str:

@@ -7,7 +7,6 @@ actuator re-checks them atomically when it reserves budget). Nothing here does I
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from receiver.core import refusals
@@ -17,21 +16,24 @@ from receiver.core.decisions import Decision, Reason, Verdict
 from receiver.core.durations import format_duration
 from receiver.core.ledger import GuardState, claim_key
 from receiver.core.numbers import parse_go_int
+from receiver.core.ownership import Manager, Ownership, ownership
 from receiver.core.routing import TargetError, render_namespace
-from receiver.core.settings import SYSTEM_NAMESPACES, Action, Config, GitOpsPolicy, Mode, Route
+from receiver.core.settings import (
+    SYSTEM_NAMESPACES,
+    Action,
+    Config,
+    ControllerPolicy,
+    GitOpsPolicy,
+    HelmPolicy,
+    Mode,
+    Route,
+)
 from receiver.core.timefmt import parse_rfc3339_or_none
 from receiver.core.workload import Revision, WorkloadFacts, WorkloadKind, WorkloadRef
-
-# Marks of a GitOps reconciler that would re-apply the bad version after our undo.
-ARGOCD_ANNOTATIONS = ("argocd.argoproj.io/tracking-id", "argocd.argoproj.io/instance")
-ARGOCD_LABELS = ("argocd.argoproj.io/instance",)
-FLUX_LABELS = ("kustomize.toolkit.fluxcd.io/name", "helm.toolkit.fluxcd.io/name")
 
 # A rollout that started this long after the alert may still be its cause: controller timestamps and the
 # Prometheus clock are not the same clock.
 ATTRIBUTION_SKEW = timedelta(minutes=1)
-# A reservation that never led to a patch (its replica died) is taken over after this long.
-CLAIM_STALE_AFTER = timedelta(minutes=2)
 # How soon a rollback held back by `max_concurrent` is tried again.
 CONCURRENCY_RETRY = timedelta(seconds=15)
 
@@ -93,6 +95,12 @@ def decide(
     def stop(reason: Reason, message: str, verdict: Verdict = Verdict.SKIP) -> Decision:
         return _decision(verdict, reason, message, alert, route, ref, now)
 
+    resolved_at = state.resolved_at(alert.episode_key)
+    if resolved_at is not None:
+        return stop(
+            Reason.ALERT_RESOLVED,
+            f"the alert resolved at {resolved_at.isoformat()}; a resolve wins over any firing copy of it",
+        )
     annotations = facts.annotations
     if annotations.get(LAST_ALERT) == alert.episode_key:
         return stop(Reason.ALREADY_HANDLED, f"{ref} was already rolled back for this alert episode")
@@ -103,14 +111,10 @@ def decide(
         return stop(Reason.WORKLOAD_NOT_OPTED_IN, f"{ref} has not opted in ({ENABLED}=true is required)")
     if annotations.get(PAUSED, "").strip().lower() == "true":
         return stop(Reason.WORKLOAD_PAUSED, f"{ref} is paused for rollbacks ({PAUSED}=true)")
-    gitops = gitops_owner(facts.labels, annotations)
-    if gitops is not None and route.guards.gitops is GitOpsPolicy.NOTIFY:
-        return stop(
-            Reason.GITOPS_MANAGED,
-            f"{ref} is managed by {gitops}, which would re-apply the bad version; "
-            "notify only (set gitops: allow to roll back anyway)",
-            Verdict.NOTIFY,
-        )
+    owner = owner_of(facts, config)
+    held_back = _ownership_guard(owner, route, ref)
+    if held_back is not None:
+        return stop(*held_back)
 
     if facts.paused and ref.kind is WorkloadKind.DEPLOYMENT:
         return stop(Reason.DEPLOYMENT_PAUSED, refusals.PAUSED_DEPLOYMENT)
@@ -161,7 +165,7 @@ def decide(
     if existing is not None:
         if existing.patched_at is not None:
             return stop(Reason.ALREADY_HANDLED, f"{ref} was already rolled back for this alert episode")
-        if existing.holder != holder and now - existing.claimed_at < CLAIM_STALE_AFTER:
+        if existing.holder != holder and now - existing.claimed_at < config.state.takeover_after:
             return stop(Reason.IN_PROGRESS, f"replica {existing.holder} is rolling back {ref} for this alert")
 
     limits = config.limits
@@ -197,16 +201,13 @@ def decide(
             now,
             not_before=now + CONCURRENCY_RETRY,
         )
-    return _go(
-        alert,
-        route,
-        config,
-        now,
-        target=ref,
-        to_revision=target_revision.number,
-        eligible=f"roll back {ref} from revision {facts.current_revision} "
-        f"to revision {target_revision.number}",
-    )
+    eligible = f"roll back {ref} from revision {facts.current_revision} to revision {target_revision.number}"
+    if owner is not None and owner.manager is Manager.HELM:
+        eligible += (
+            f"; {owner.described} still records the bad version as deployed: "
+            f"run `{owner.helm_rollback}` so its next upgrade does not re-apply it"
+        )
+    return _go(alert, route, config, now, target=ref, to_revision=target_revision.number, eligible=eligible)
 
 
 def manual_undo_refusal(facts: WorkloadFacts, config: Config, *, allow_gitops: bool = False) -> str | None:
@@ -225,10 +226,10 @@ def manual_undo_refusal(facts: WorkloadFacts, config: Config, *, allow_gitops: b
         return f"{ref} opted out ({ENABLED}=false)"
     if facts.annotations.get(PAUSED, "").strip().lower() == "true":
         return f"{ref} is paused for rollbacks ({PAUSED}=true)"
-    gitops = gitops_owner(facts.labels, facts.annotations)
-    if gitops is not None and not allow_gitops:
+    owner = owner_of(facts, config)
+    if owner is not None and owner.manager is not Manager.HELM and not allow_gitops:
         return (
-            f"{ref} is managed by {gitops}, which would re-apply the bad version (--allow-gitops to override)"
+            f"{ref} is managed by {owner.described}, which must do the rollback (--allow-gitops to override)"
         )
     return None
 
@@ -265,12 +266,41 @@ def namespace_denied(namespace: str, config: Config) -> str | None:
     return None
 
 
-def gitops_owner(labels: Mapping[str, str], annotations: Mapping[str, str]) -> str | None:
-    """'Argo CD' or 'Flux' when a GitOps reconciler owns the workload, else None."""
-    if any(key in annotations for key in ARGOCD_ANNOTATIONS) or any(key in labels for key in ARGOCD_LABELS):
-        return "Argo CD"
-    if any(key in labels for key in FLUX_LABELS):
-        return "Flux"
+def owner_of(facts: WorkloadFacts, config: Config) -> Ownership | None:
+    return ownership(
+        facts.labels, facts.annotations, facts.owners, argocd_label=config.ownership.argocd_tracking_label
+    )
+
+
+def _ownership_guard(
+    owner: Ownership | None, route: Route, ref: WorkloadRef
+) -> tuple[Reason, str, Verdict] | None:
+    """Whether the workload's manager holds the rollback back, per the route's policy for that manager."""
+    if owner is None:
+        return None
+    policy = route.guards
+    if owner.manager is Manager.CONTROLLER and policy.controlled is ControllerPolicy.SKIP:
+        return (
+            Reason.OWNED_BY_CONTROLLER,
+            f"{ref} is controlled by {owner.name}; it is never undone behind its controller's back "
+            "(controlled: allow to roll back anyway)",
+            Verdict.SKIP,
+        )
+    if owner.manager in (Manager.ARGOCD, Manager.FLUX) and policy.gitops is GitOpsPolicy.NOTIFY:
+        reason = Reason.ARGOCD_MANAGED if owner.manager is Manager.ARGOCD else Reason.FLUX_MANAGED
+        return (
+            reason,
+            f"{ref} is managed by {owner.described}, which would re-apply the bad version; "
+            "revert it in Git (notify only; gitops: allow to roll back anyway)",
+            Verdict.NOTIFY,
+        )
+    if owner.manager is Manager.HELM and policy.helm is HelmPolicy.NOTIFY:
+        return (
+            Reason.HELM_MANAGED,
+            f"{ref} belongs to {owner.described}; notify only (helm: notify): roll it back with "
+            f"`{owner.helm_rollback}`",
+            Verdict.NOTIFY,
+        )
     return None
 
 

@@ -9,6 +9,7 @@ transitions to it atomically.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -21,6 +22,9 @@ from receiver.core.workload import WorkloadRef
 class Outcome(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    # The patch landed but its rollout cannot be followed any more (the workload was deleted, our audit
+    # annotation was removed): the claim ends, without moving the circuit breaker either way.
+    UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +84,37 @@ def pending_key(alert_key: str, route: str) -> str:
     return f"{alert_key}|{route}"
 
 
+# What one pending entry costs in the state document besides its alert: keys, route, times, JSON syntax.
+_PENDING_OVERHEAD = 160
+
+
+def pending_bytes(pending: PendingConfirmation) -> int:
+    """The entry's size in the state document (JSON), to keep the ConfigMap far below the API's 1 MiB."""
+    alert = json.dumps(pending.alert, separators=(",", ":"), ensure_ascii=False)
+    return (
+        len(alert.encode())
+        + 2 * len(pending.key)
+        + len(pending.receiver)
+        + len(pending.group_key)
+        + _PENDING_OVERHEAD
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Tombstone:
+    """An alert episode that resolved: a resolve always wins over a confirmation still in the making, on
+    every replica, whatever order the firing and the resolved notification are processed in."""
+
+    alert_key: str
+    at: datetime
+
+
+# Long past any confirmation delay and any firing notification still queued or retried for the episode;
+# the count bounds the state document under a storm of resolves (the oldest go first).
+TOMBSTONE_TTL = timedelta(hours=6)
+MAX_TOMBSTONES = 2000
+
+
 @dataclass(frozen=True, slots=True)
 class GuardState:
     """The HA-shared part of what the guards look at, read from the state ConfigMap."""
@@ -87,7 +122,11 @@ class GuardState:
     claims: tuple[Claim, ...] = ()
     breaker: Breaker = field(default_factory=Breaker)
     pending: tuple[PendingConfirmation, ...] = ()
+    resolved: tuple[Tombstone, ...] = ()
     resource_version: str = ""
+
+    def resolved_at(self, alert_key: str) -> datetime | None:
+        return next((t.at for t in self.resolved if t.alert_key == alert_key), None)
 
     def used(self, now: datetime, per: timedelta, namespace: str | None = None) -> int:
         """Rollbacks reserved within the window ending at `now` (in `namespace`, or everywhere)."""
@@ -113,6 +152,12 @@ def add_claim(state: GuardState, claim: Claim) -> GuardState:
     """Reserve `claim`; an existing claim with the same key is replaced (a stale one taken over)."""
     others = tuple(c for c in state.claims if c.key != claim.key)
     return replace(state, claims=(*others, claim))
+
+
+def reserve(state: GuardState, claim: Claim, route: str) -> GuardState:
+    """Reserve `claim` and end the alert's pending confirmation on `route` in the same write: a due
+    confirmation that turns into a rollback can neither act twice nor linger."""
+    return remove_pending(add_claim(state, claim), pending_key(claim.alert_key, route))
 
 
 def update_claim(state: GuardState, key: str, **changes: Any) -> GuardState:
@@ -144,7 +189,7 @@ def record_outcome(
     breaker = state.breaker
     if outcome is Outcome.SUCCEEDED:
         breaker = replace(breaker, consecutive_failures=0)
-    else:
+    elif outcome is Outcome.FAILED:
         failures = breaker.consecutive_failures + 1
         breaker = replace(breaker, consecutive_failures=failures)
         if failures >= breaker_failures and not breaker.open:
@@ -162,6 +207,31 @@ def open_breaker(state: GuardState, reason: str, now: datetime) -> GuardState:
 
 def reset_breaker(state: GuardState, actor: str, now: datetime) -> GuardState:
     return replace(state, breaker=Breaker(reset_by=actor, reset_at=now))
+
+
+class Waiting(StrEnum):
+    """What became of a request to wait for a confirmation."""
+
+    ADDED = "added"
+    UNCHANGED = "unchanged"  # the same confirmation was already pending (Alertmanager repeats the alert)
+    RESOLVED = "resolved"  # the episode already resolved: nothing to confirm
+    FULL = "full"  # the pending list is at its bound
+
+
+def wait(
+    state: GuardState, pending: PendingConfirmation, *, max_count: int, max_bytes: int
+) -> tuple[GuardState, Waiting]:
+    """Keep (or move) a pending confirmation, unless its episode resolved or the bounds are reached."""
+    if state.resolved_at(pending.alert_key) is not None:
+        return state, Waiting.RESOLVED
+    existing = next((p for p in state.pending if p.key == pending.key), None)
+    if existing is not None and existing.not_before == pending.not_before:
+        return state, Waiting.UNCHANGED
+    others = remove_pending(state, pending.key)
+    used = sum(pending_bytes(p) for p in others.pending)
+    if len(others.pending) >= max_count or used + pending_bytes(pending) > max_bytes:
+        return state, Waiting.FULL
+    return add_pending(others, pending), Waiting.ADDED
 
 
 def add_pending(state: GuardState, pending: PendingConfirmation) -> GuardState:
@@ -184,11 +254,25 @@ def cancel_pending(state: GuardState, alert_key: str) -> tuple[GuardState, tuple
     return replace(state, pending=tuple(p for p in state.pending if p.alert_key != alert_key)), cancelled
 
 
+def resolve(
+    state: GuardState, alert_key: str, at: datetime
+) -> tuple[GuardState, tuple[PendingConfirmation, ...]]:
+    """The episode resolved: cancel its pending confirmations and leave a tombstone that later firing
+    copies of it meet (in `wait` and in the guards)."""
+    state, cancelled = cancel_pending(state, alert_key)
+    if state.resolved_at(alert_key) is not None:
+        return state, cancelled
+    tombstones = (*state.resolved, Tombstone(alert_key, at))[-MAX_TOMBSTONES:]
+    return replace(state, resolved=tombstones), cancelled
+
+
 def prune(state: GuardState, *, now: datetime, retention: timedelta) -> GuardState:
-    """Forget finished claims older than `retention` (the longest budget window): they count for nothing."""
+    """Forget finished claims older than `retention` (the longest budget window): they count for nothing;
+    and tombstones older than `TOMBSTONE_TTL`."""
     keep = tuple(
         c for c in state.claims if c.outcome is None or (c.finished_at or c.claimed_at) > now - retention
     )
-    if len(keep) == len(state.claims):
+    alive = tuple(t for t in state.resolved if t.at > now - TOMBSTONE_TTL)
+    if len(keep) == len(state.claims) and len(alive) == len(state.resolved):
         return state
-    return replace(state, claims=keep)
+    return replace(state, claims=keep, resolved=alive)

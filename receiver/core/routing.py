@@ -20,10 +20,11 @@ from receiver.core.workload import WorkloadRef
 class TargetError(ValueError):
     """The alert does not name a usable workload; `reason` is the low-cardinality decision reason."""
 
-    def __init__(self, reason: Reason, message: str) -> None:
+    def __init__(self, reason: Reason, message: str, *, transient: bool = False) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
+        self.transient = transient  # e.g. the workload does not exist (yet): decide again next time
 
 
 def select_routes(alert: Alert, routes: Sequence[Route]) -> tuple[Route, ...]:
@@ -35,6 +36,23 @@ def select_routes(alert: Alert, routes: Sequence[Route]) -> tuple[Route, ...]:
             if not route.continue_:
                 break
     return tuple(selected)
+
+
+# Read by the guards whatever the route says: the alert's name and the cluster it is for.
+ALWAYS_READ = frozenset({"alertname", "cluster"})
+
+
+def route_references(route: Route) -> frozenset[str]:
+    """Every label or annotation name deciding on this route reads: matchers, target templates, the
+    revision annotation, and what the guards always read."""
+    names = set(ALWAYS_READ) | {m.name for m in route.matchers}
+    if route.revision.from_annotation:
+        names.add(route.revision.from_annotation)
+    spec = route.target
+    if spec is not None:
+        templates = [spec.namespace, *(t for t in (spec.name, spec.selector) if t), *spec.names]
+        names.update(field.key for text in templates for field in parse_template(text).fields)
+    return frozenset(names)
 
 
 def render_namespace(alert: Alert, spec: TargetSpec) -> str:

@@ -35,6 +35,16 @@ class GitOpsPolicy(StrEnum):
     ALLOW = "allow"
 
 
+class HelmPolicy(StrEnum):
+    ROLLBACK = "rollback"  # undo, and name the `helm rollback` command (Helm does not revert live edits)
+    NOTIFY = "notify"
+
+
+class ControllerPolicy(StrEnum):
+    SKIP = "skip"  # a workload controlled by another object (ownerReference controller: true) is left alone
+    ALLOW = "allow"
+
+
 @dataclass(frozen=True, slots=True)
 class BearerAuth:
     token_file: Path
@@ -99,6 +109,8 @@ class GuardSettings:
     verify_timeout: timedelta = timedelta(minutes=5)  # how long to follow the rollout after the patch
     confirm_for: timedelta = timedelta(0)  # act only if still firing after this long (0 = act now)
     gitops: GitOpsPolicy = GitOpsPolicy.NOTIFY
+    helm: HelmPolicy = HelmPolicy.ROLLBACK
+    controlled: ControllerPolicy = ControllerPolicy.SKIP
     require_opt_in: bool = False  # True => only workloads annotated opt-in are eligible
 
 
@@ -156,6 +168,21 @@ class StateConfig:
 
     namespace: str = "default"  # the chart sets it to the release namespace
     name: str = "rollback-receiver-state"
+    # Bounds of the pending confirmations kept in the ConfigMap (the API refuses objects over 1 MiB); a
+    # confirmation beyond them is refused with reason `pending_full` and Alertmanager's next repeat retries.
+    max_pending: int = 1000
+    max_pending_bytes: int = 512 * 1024
+    # How long another replica's reservation may go without a patch before a live replica takes it over.
+    takeover_after: timedelta = timedelta(minutes=2)
+
+
+@dataclass(frozen=True, slots=True)
+class OwnershipConfig:
+    """How this cluster's managers mark what they own (see `core.ownership`)."""
+
+    # Argo CD with label tracking (its default through 2.x) marks resources with this label; Helm sets the
+    # same `app.kubernetes.io/instance`, so it only means Argo CD when the cluster's Argo CD is set up so.
+    argocd_tracking_label: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +198,7 @@ class Config:
     defaults: GuardSettings = GuardSettings()
     limits: Limits = Limits()
     state: StateConfig = StateConfig()
+    ownership: OwnershipConfig = OwnershipConfig()
     routes: tuple[Route, ...] = field(default_factory=tuple)
 
 

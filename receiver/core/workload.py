@@ -28,6 +28,13 @@ class WorkloadRef:
 
 
 @dataclass(frozen=True, slots=True)
+class OwnerReference:
+    kind: str
+    name: str
+    controller: bool  # `controller: true`: that object manages this one
+
+
+@dataclass(frozen=True, slots=True)
 class Revision:
     """One entry of `kubectl rollout history`: a ReplicaSet (Deployment) or a ControllerRevision."""
 
@@ -49,7 +56,7 @@ class WorkloadFacts:
     generation: int
     labels: Mapping[str, str]
     annotations: Mapping[str, str]
-    owner_kinds: tuple[str, ...]  # kinds of ownerReferences (GitOps markers are labels/annotations)
+    owners: tuple[OwnerReference, ...]  # ownerReferences (GitOps and Helm markers are labels/annotations)
     paused: bool
     current_revision: int | None  # revision whose template is live now; None when unknown
     current_revision_since: datetime | None  # when the current revision went live (its last roll-out start)

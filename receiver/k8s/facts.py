@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from receiver.core.timefmt import parse_rfc3339_or_none
-from receiver.core.workload import WorkloadFacts, WorkloadKind
+from receiver.core.workload import OwnerReference, WorkloadFacts, WorkloadKind
 from receiver.k8s import audit, controllerrevisions, deployments
 from receiver.k8s.snapshots import Snapshot, revisions_of
 
@@ -20,7 +20,10 @@ def facts_from(snap: Snapshot) -> WorkloadFacts:
         generation=int(meta.get("generation") or 0),
         labels=dict(meta.get("labels") or {}),
         annotations=dict(meta.get("annotations") or {}),
-        owner_kinds=tuple(str(o.get("kind", "")) for o in meta.get("ownerReferences") or ()),
+        owners=tuple(
+            OwnerReference(str(o.get("kind", "")), str(o.get("name", "")), bool(o.get("controller")))
+            for o in meta.get("ownerReferences") or ()
+        ),
         paused=bool(snap.workload.get("spec", {}).get("paused")),
         current_revision=current,
         current_revision_since=since,

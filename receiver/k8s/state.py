@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from receiver.core.ledger import Breaker, Claim, GuardState, Outcome, PendingConfirmation, prune
+from receiver.core.ledger import Breaker, Claim, GuardState, Outcome, PendingConfirmation, Tombstone, prune
 from receiver.core.settings import Config, StateConfig
 from receiver.core.timefmt import format_rfc3339_precise, parse_rfc3339
 from receiver.core.workload import WorkloadKind, WorkloadRef
@@ -125,6 +125,9 @@ def decode(configmap: Mapping[str, Any]) -> GuardState:
             claims=tuple(_claim(c) for c in doc.get("claims", [])),
             breaker=_breaker(doc.get("breaker") or {}),
             pending=tuple(_pending(p) for p in doc.get("pending", [])),
+            resolved=tuple(
+                Tombstone(str(t["alert_key"]), _required_time(t["at"])) for t in doc.get("resolved", [])
+            ),
             resource_version=version,
         )
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -174,6 +177,7 @@ def encode(state: GuardState) -> dict[str, Any]:
             }
             for p in state.pending
         ],
+        "resolved": [{"alert_key": t.alert_key, "at": _iso(t.at)} for t in state.resolved],
     }
 
 

@@ -13,6 +13,11 @@ from collections.abc import Callable, Hashable
 from datetime import timedelta
 
 
+def seen_key(episode_key: str, status: str, route: str | None) -> tuple[str, str, str | None]:
+    """One alert episode, in one status, on one route: what Alertmanager's repeats share."""
+    return (episode_key, status, route)
+
+
 class SeenSet:
     def __init__(
         self,

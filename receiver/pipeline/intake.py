@@ -13,12 +13,12 @@ from datetime import datetime
 from enum import StrEnum
 
 from receiver.core.alerts import Alert, WebhookPayload
-from receiver.core.decisions import Decision, Reason, Verdict
+from receiver.core.decisions import Decision, Reason, Source, Verdict
 from receiver.core.routing import select_routes
 from receiver.core.settings import Action, Config, Route
 from receiver.pipeline.decision_log import DecisionLog
-from receiver.pipeline.dedupe import SeenSet
-from receiver.pipeline.items import Source, WorkItem
+from receiver.pipeline.dedupe import SeenSet, seen_key
+from receiver.pipeline.items import WorkItem
 from receiver.pipeline.queue import WorkQueue
 from receiver.telemetry.metrics import Metrics
 
@@ -116,7 +116,7 @@ class Intake:
     def _route(
         self, payload: WebhookPayload, alert: Alert, route: Route, now: datetime, result: IntakeResult
     ) -> None:
-        key = (alert.episode_key, alert.status.value, route.name)
+        key = seen_key(alert.episode_key, alert.status.value, route.name)
         if not self._seen.mark(key):
             self._metrics.alerts_deduplicated.inc()
             result.results.append(AlertResult(alert, route.name, Outcome.DUPLICATE))
@@ -155,7 +155,7 @@ class Intake:
         result: IntakeResult,
         outcome: Outcome,
     ) -> None:
-        if route is None and not self._seen.mark((alert.episode_key, alert.status.value, None)):
+        if route is None and not self._seen.mark(seen_key(alert.episode_key, alert.status.value, None)):
             # Repeats of an unrouted alert are counted once, like routed ones.
             self._metrics.alerts_deduplicated.inc()
             result.results.append(AlertResult(alert, None, Outcome.DUPLICATE))

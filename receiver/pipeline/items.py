@@ -4,18 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 
 from receiver.core.alerts import Alert
+from receiver.core.decisions import Source
 from receiver.core.settings import Route
-
-
-class Source(StrEnum):
-    """Where a work item came from; every decision records it."""
-
-    WEBHOOK = "webhook"
-    RECONCILE = "reconcile"  # recovered from Alertmanager's API
-    CONFIRMATION = "confirmation"  # a pending confirmation that came due
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from receiver.core import ledger as transitions
 from receiver.core.decisions import Decision, Verdict
-from receiver.core.ledger import Claim, GuardState, Outcome, PendingConfirmation
+from receiver.core.ledger import Claim, GuardState, Outcome, PendingConfirmation, Waiting
 from receiver.core.settings import Config
 from receiver.k8s import KubeClient, StateStore
 
@@ -30,13 +30,16 @@ class Ledger:
     def configure(self, config: Config) -> None:
         self._store = StateStore.for_config(self._kube, config)
         self._breaker_failures = config.limits.breaker_failures
+        self._max_pending = config.state.max_pending
+        self._max_pending_bytes = config.state.max_pending_bytes
 
     async def read(self) -> GuardState:
         return await self._store.read()
 
-    async def reserve(self, claim: Claim, recheck: Callable[[GuardState], Decision]) -> Decision:
+    async def reserve(self, claim: Claim, route: str, recheck: Callable[[GuardState], Decision]) -> Decision:
         """Claim the budget atomically: `recheck` runs the guards again on the state being written, and
-        the claim is only added while they still say ROLLBACK."""
+        the claim is only added while they still say ROLLBACK; the alert's pending confirmation on `route`
+        ends in the same write."""
 
         def mutate(state: GuardState) -> tuple[GuardState, Decision]:
             fresh = recheck(state)
@@ -45,7 +48,7 @@ class Ledger:
             existing = state.claim(claim.key)
             if existing is not None and existing.holder == self._holder:
                 return state, fresh  # our own reservation from a previous attempt
-            return transitions.add_claim(state, claim), fresh
+            return transitions.reserve(state, claim, route), fresh
 
         return await self._store.update(mutate, now=self._clock())
 
@@ -81,23 +84,24 @@ class Ledger:
 
         return await self._store.update(take_over, now=self._clock())
 
-    async def wait(self, pending: PendingConfirmation) -> bool:
-        """Keep (or move) a pending confirmation; False when the same one was already there."""
-
-        def mutate(state: GuardState) -> tuple[GuardState, bool]:
-            existing = next((p for p in state.pending if p.key == pending.key), None)
-            if existing is not None and existing.not_before == pending.not_before:
-                return state, False
-            return transitions.add_pending(transitions.remove_pending(state, pending.key), pending), True
-
-        return await self._store.update(mutate, now=self._clock())
+    async def wait(self, pending: PendingConfirmation) -> Waiting:
+        """Keep (or move) a pending confirmation, unless its episode resolved meanwhile or the bounds of
+        the pending list are reached."""
+        return await self._store.update(
+            lambda s: transitions.wait(
+                s, pending, max_count=self._max_pending, max_bytes=self._max_pending_bytes
+            ),
+            now=self._clock(),
+        )
 
     async def forget_pending(self, key: str) -> None:
         await self._store.update(lambda s: _same(transitions.remove_pending(s, key)), now=self._clock())
 
-    async def cancel_pending(self, alert_key: str) -> tuple[PendingConfirmation, ...]:
-        """The alert resolved: every pending confirmation of its episode is cancelled."""
-        return await self._store.update(lambda s: transitions.cancel_pending(s, alert_key), now=self._clock())
+    async def resolve(self, alert_key: str) -> tuple[PendingConfirmation, ...]:
+        """The alert resolved: its pending confirmations are cancelled and a tombstone makes the resolve win
+        over any firing copy still on its way, on every replica."""
+        now = self._clock()
+        return await self._store.update(lambda s: transitions.resolve(s, alert_key, now), now=now)
 
     async def cancel_inactive_pending(self, active: set[str]) -> int:
         """Cancel pending confirmations of alerts Alertmanager no longer reports as active."""

@@ -36,6 +36,7 @@ from receiver.core.settings import Action, Config, Route
 from receiver.core.workload import WorkloadRef
 from receiver.k8s import Conflict, EventRecorder, KubeClient, KubeError, NotFound, StateError, read_facts
 from receiver.pipeline.decision_log import DecisionLog
+from receiver.pipeline.dedupe import SeenSet
 from receiver.pipeline.inflight import InFlight
 from receiver.pipeline.items import WorkItem
 from receiver.pipeline.ledger import Ledger, breaker_summary
@@ -81,14 +82,22 @@ class Pipeline:
         decisions: DecisionLog,
         *,
         events: EventRecorder,
+        seen: SeenSet | None = None,
         clock: Clock = utc_now,
         holder: str | None = None,
     ) -> None:
+        """`seen` is the intake's dedupe set: a transient decision takes its alert out of it."""
         self._config = config
         self.holder = holder or default_holder()
         self._ledger = Ledger(kube, config, holder=self.holder, clock=clock)
         self._report = Reporter(
-            kube=kube, events=events, decisions=decisions, metrics=metrics, config=self.config, clock=clock
+            kube=kube,
+            events=events,
+            decisions=decisions,
+            metrics=metrics,
+            config=self.config,
+            clock=clock,
+            seen=seen,
         )
         deps = Deps(
             kube=kube,
@@ -124,11 +133,11 @@ class Pipeline:
             await self._handle(item)
         except StateError as exc:
             self._report.metrics.kube_api_errors.labels(kind="state").inc()
-            self._report.record(self._deps.skip(item, Reason.API_ERROR, str(exc)))
+            self._report.record(self._deps.skip(item, Reason.API_ERROR, str(exc), transient=True))
         except KubeError as exc:
             self._report.metrics.kube_api_errors.labels(kind=type(exc).__name__).inc()
             message = f"Kubernetes API error, nothing was changed: {exc.describe()}"
-            self._report.record(self._deps.skip(item, Reason.API_ERROR, message))
+            self._report.record(self._deps.skip(item, Reason.API_ERROR, message, transient=True))
         finally:
             self._report.metrics.decision_duration.observe(time.perf_counter() - started)
 
@@ -145,7 +154,7 @@ class Pipeline:
                 truncated_alerts=item.truncated_alerts,
             )
             assert early is not None  # ignore and "no target" always stop at the alert level
-            self._report.record(early)
+            self._report.record(self._deps.stamp(item, early))
             return
         for ref in await self._targets.run(item):
             async with self._inflight.workload(ref):
@@ -165,13 +174,14 @@ class Pipeline:
                     )
             await self._ledger.release(key)
             message = f"{ref} kept changing while we tried to roll it back ({MAX_CONFLICTS} conflicts)"
-            self._report.record(self._deps.skip(item, Reason.CONFLICT, f"{message}; nothing done", ref))
+            decision = self._deps.skip(item, Reason.CONFLICT, f"{message}; nothing done", ref, transient=True)
+            self._report.record(decision)
 
     async def _decide_and_act(self, item: WorkItem, ref: WorkloadRef) -> None:
         try:
             facts = await read_facts(self._deps.kube, ref)
         except NotFound as exc:
-            self._report.record(self._deps.skip(item, Reason.TARGET_UNRESOLVED, exc.message))
+            self._report.record(self._deps.skip(item, Reason.TARGET_UNRESOLVED, exc.message, transient=True))
             return
         decision = await self._decide.run(item, facts)
         decision = await self._reserve.run(item, facts, decision)

@@ -20,9 +20,10 @@ from typing import Protocol
 
 from receiver.alertmanager import AlertmanagerAPIClient, AlertmanagerUnavailable
 from receiver.core.alerts import Alert
+from receiver.core.decisions import Source
 from receiver.core.routing import select_routes
 from receiver.core.settings import Config, Route
-from receiver.pipeline.items import Source, WorkItem
+from receiver.pipeline.items import WorkItem
 from receiver.telemetry.metrics import Metrics
 
 logger = logging.getLogger(__name__)

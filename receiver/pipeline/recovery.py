@@ -2,7 +2,7 @@
 
 `tick()` runs at start and every few seconds on every replica. A claim is an orphan when no process works
 on it any more: ours from before a restart, or another replica's whose reservation went stale (no patch
-within `CLAIM_STALE_AFTER`) or whose verification should long be over. The patch is recognised by our
+within `state.takeover_after`) or whose verification should long be over. The patch is recognised by our
 `last-alert` annotation: without it the reservation never led to a rollback and is released; with it, the
 rollout is followed to its outcome, so a killed replica neither rolls back twice nor loses the outcome.
 """
@@ -13,14 +13,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-from receiver.core import guards
 from receiver.core.alerts import alert_from_webhook_shape
 from receiver.core.annotations import LAST_ALERT, ROLLED_BACK_AT
-from receiver.core.ledger import Claim, PendingConfirmation
+from receiver.core.decisions import Source
+from receiver.core.ledger import Claim, Outcome, PendingConfirmation
 from receiver.core.timefmt import parse_rfc3339_or_none
 from receiver.k8s import NotFound, read_facts
 from receiver.pipeline.inflight import InFlight
-from receiver.pipeline.items import Source, WorkItem
+from receiver.pipeline.items import WorkItem
 from receiver.pipeline.stages.base import Deps
 from receiver.pipeline.stages.verify import Verify
 
@@ -72,12 +72,30 @@ class Recovery:
         )
         await self._handle(item)
 
+    async def _end_without_evidence(self, claim: Claim, what: str) -> None:
+        """The workload no longer shows our patch: an unpatched reservation never led to one and is given
+        back; a patched one can no longer be followed and ends as `unknown` (it must not stay in flight,
+        holding a `max_concurrent` slot, forever)."""
+        deps = self._deps
+        if claim.patched_at is None:
+            await deps.ledger.release(claim.key)
+            logger.warning("released a reservation that never led to a patch", extra={"claim": claim.key})
+            return
+        message = (
+            f"{claim.target} was {what} after our rollback and no longer carries its audit annotation; "
+            "its rollout cannot be followed"
+        )
+        if await deps.ledger.finish(claim.key, Outcome.UNKNOWN, message):
+            deps.report.metrics.rollbacks.labels(result=Outcome.UNKNOWN.value).inc()
+            logger.warning(message, extra={"claim": claim.key, "outcome": Outcome.UNKNOWN.value})
+
     def _orphaned(self, claim: Claim, now: datetime) -> bool:
         if claim.holder == self._deps.holder:
             return True  # ours, from before a restart (we are not working on it now)
+        takeover_after = self._deps.config().state.takeover_after
         if claim.patched_at is None:
-            return now - claim.claimed_at >= guards.CLAIM_STALE_AFTER
-        return now - claim.patched_at >= self._verify_timeout(claim) + guards.CLAIM_STALE_AFTER
+            return now - claim.claimed_at >= takeover_after
+        return now - claim.patched_at >= self._verify_timeout(claim) + takeover_after
 
     def _verify_timeout(self, claim: Claim) -> timedelta:
         """The route's verify timeout recorded in the claim (older claims: the default)."""
@@ -93,9 +111,7 @@ class Recovery:
             except NotFound:
                 facts = None
             if facts is None or facts.annotations.get(LAST_ALERT) != claim.alert_key:
-                # The patch never landed: the reservation did not lead to a rollback.
-                await deps.ledger.release(claim.key)
-                logger.warning("released a reservation that never led to a patch", extra={"claim": claim.key})
+                await self._end_without_evidence(claim, "deleted" if facts is None else "changed")
                 return
             if claim.patched_at is None:
                 patched = parse_rfc3339_or_none(facts.annotations.get(ROLLED_BACK_AT)) or deps.clock()

@@ -12,13 +12,14 @@ from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
 
-from receiver.core.alerts import Alert
-from receiver.core.decisions import EVENT_FOR_VERDICT, Decision, EventReason, Reason, Verdict
+from receiver.core.alerts import Alert, AlertStatus
+from receiver.core.decisions import EVENT_FOR_VERDICT, Decision, EventReason
 from receiver.core.ledger import GuardState
 from receiver.core.settings import Config, Route
 from receiver.core.workload import WorkloadFacts, WorkloadRef
 from receiver.k8s import EventRecorder, KubeClient
 from receiver.pipeline.decision_log import DecisionLog
+from receiver.pipeline.dedupe import SeenSet, seen_key
 from receiver.telemetry.metrics import Metrics
 
 logger = logging.getLogger(__name__)
@@ -37,8 +38,10 @@ class Reporter:
         metrics: Metrics,
         config: Callable[[], Config],
         clock: Callable[[], datetime],
+        seen: SeenSet | None = None,
     ) -> None:
         self._kube = kube
+        self._seen = seen
         self._events = events
         self._decisions = decisions
         self.metrics = metrics
@@ -47,14 +50,19 @@ class Reporter:
         self._decided: OrderedDict[tuple[str, str], None] = OrderedDict()
 
     def record(self, decision: Decision) -> None:
-        """The decision log (log line, metric, ring buffer) and, when final, the decided memory."""
+        """The decision log (log line, metric, ring buffer) and, when final, the decided memory.
+
+        Only a final decision is remembered: WAIT and IN_PROGRESS must be fed again by reconciliation if the
+        replica holding them dies. A transient one (API error, conflict, workload not found yet) is also
+        forgotten by the intake's dedupe, so Alertmanager's next delivery decides again.
+        """
         self._decisions.record(decision)
-        # WAIT and IN_PROGRESS are not final: reconciliation must feed the alert again if the other
-        # replica dies before patching (its claim goes stale and is released).
-        if decision.verdict is not Verdict.WAIT and decision.reason != Reason.IN_PROGRESS:
+        if decision.final:
             self._decided[(decision.alert_key, decision.route or "")] = None
             while len(self._decided) > DECIDED_MEMORY:
                 self._decided.popitem(last=False)
+        elif decision.transient and self._seen is not None:
+            self._seen.forget(seen_key(decision.alert_key, AlertStatus.FIRING.value, decision.route))
 
     def has_decided(self, alert: Alert, route: Route) -> bool:
         return (alert.episode_key, route.name) in self._decided
@@ -68,7 +76,8 @@ class Reporter:
             facts.ref,
             facts.uid,
             EVENT_FOR_VERDICT[decision.verdict],
-            f"[{decision.reason}] {decision.message} (alert {decision.alert_name} {decision.alert_key})",
+            f"[{decision.reason}] {decision.message} "
+            f"(alert {decision.alert_name} {decision.alert_key}, from {decision.source})",
             warning=warning,
         )
 

@@ -47,6 +47,9 @@ class Metrics:
         self.decisions = counter(
             "decisions_total", "Decisions made, by verdict and reason.", ("decision", "reason")
         )
+        self.pending_refused = counter(
+            "pending_refused_total", "Confirmations not kept because the pending list was at its bound."
+        )
         self.decision_duration = histogram(
             "decision_duration_seconds", "Time from dequeue to decision for one work item.", _FAST_BUCKETS
         )
@@ -69,6 +72,10 @@ class Metrics:
         self.config_last_reload_success_timestamp = gauge(
             "config_last_reload_success_timestamp_seconds", "Time of the last successful config (re)load."
         )
+        self.config_warnings = gauge(
+            "config_warnings",
+            "Warnings about the active config (check-config lists them), e.g. no allow list.",
+        )
         self.reconcile_runs = counter(
             "reconcile_runs_total", "Reconciliations against Alertmanager's API, by result.", ("result",)
         )
@@ -82,7 +89,8 @@ class Metrics:
         self.circuit_breaker_open.set(0)
         self.inflight_rollbacks.set(0)
 
-    def config_loaded(self, *, ok: bool, at: float) -> None:
+    def config_loaded(self, *, ok: bool, at: float, warnings: int = 0) -> None:
         self.config_last_reload_successful.set(1 if ok else 0)
         if ok:
             self.config_last_reload_success_timestamp.set(at)
+            self.config_warnings.set(warnings)

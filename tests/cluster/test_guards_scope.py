@@ -95,7 +95,7 @@ async def test_gitops_owned_workloads_are_notify_only(control_plane, namespace) 
         r.deploy("web")
         r.annotate("web", "argocd.argoproj.io/tracking-id=shop:apps/Deployment:shop/web")
         await r.handle(r.alert("web"))
-        assert_stopped(r, "web", "notify", "gitops_managed")
+        assert_stopped(r, "web", "notify", "argocd_managed")
 
         allow = dataclasses.replace(
             route(), guards=dataclasses.replace(route().guards, gitops=GitOpsPolicy.ALLOW)

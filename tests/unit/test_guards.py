@@ -19,17 +19,22 @@ from receiver.core.settings import (
     Action,
     Budget,
     Config,
+    ControllerPolicy,
     GitOpsPolicy,
+    HelmPolicy,
     Limits,
     Mode,
     NamespacePolicy,
+    OwnershipConfig,
     RevisionSpec,
     Route,
     TargetSpec,
 )
-from receiver.core.workload import Revision, WorkloadFacts, WorkloadKind, WorkloadRef
+from receiver.core.workload import OwnerReference, Revision, WorkloadFacts, WorkloadKind, WorkloadRef
 
 NOW = datetime(2026, 5, 1, 3, 0, tzinfo=UTC)
+HELM_LABELS = {"app.kubernetes.io/managed-by": "Helm", "app.kubernetes.io/instance": "shop"}
+HELM_RELEASE = {"meta.helm.sh/release-name": "shop", "meta.helm.sh/release-namespace": "shop"}
 REF = WorkloadRef(WorkloadKind.DEPLOYMENT, "shop", "ecommerce")
 OTHER = WorkloadRef(WorkloadKind.DEPLOYMENT, "shop", "cart")
 
@@ -72,7 +77,7 @@ def baseline() -> Case:
         generation=2,
         labels={},
         annotations={},
-        owner_kinds=(),
+        owners=(),
         paused=False,
         current_revision=2,
         current_revision_since=NOW - timedelta(minutes=10),
@@ -275,18 +280,69 @@ CASES: list[tuple[str, list[Callable[[Case], None]], Verdict, str]] = [
         Verdict.ROLLBACK,
         "eligible",
     ),
-    # GitOps
+    # who else manages the workload
     (
         "Argo CD tracking stops (notify)",
         [annotations({"argocd.argoproj.io/tracking-id": "shop:apps/Deployment:shop/ecommerce"})],
         Verdict.NOTIFY,
-        "gitops_managed",
+        "argocd_managed",
+    ),
+    (
+        "Argo CD label tracking stops when the cluster uses it",
+        [
+            facts_with(labels={"app.kubernetes.io/instance": "shop"}),
+            config_with(ownership=OwnershipConfig(argocd_tracking_label="app.kubernetes.io/instance")),
+        ],
+        Verdict.NOTIFY,
+        "argocd_managed",
     ),
     (
         "Flux label stops (notify)",
         [facts_with(labels={"kustomize.toolkit.fluxcd.io/name": "shop"})],
         Verdict.NOTIFY,
-        "gitops_managed",
+        "flux_managed",
+    ),
+    (
+        "Flux's Helm releases are Flux's, not Helm's",
+        [
+            facts_with(labels={**HELM_LABELS, "helm.toolkit.fluxcd.io/name": "shop"}),
+            annotations(HELM_RELEASE),
+        ],
+        Verdict.NOTIFY,
+        "flux_managed",
+    ),
+    (
+        "a Helm release rolls back",
+        [facts_with(labels=HELM_LABELS), annotations(HELM_RELEASE)],
+        Verdict.ROLLBACK,
+        "eligible",
+    ),
+    (
+        "helm: notify only notifies",
+        [facts_with(labels=HELM_LABELS), annotations(HELM_RELEASE), route_guards(helm=HelmPolicy.NOTIFY)],
+        Verdict.NOTIFY,
+        "helm_managed",
+    ),
+    (
+        "a controlled workload is skipped",
+        [facts_with(owners=(OwnerReference("Canary", "ecommerce", controller=True),))],
+        Verdict.SKIP,
+        "owned_by_controller",
+    ),
+    (
+        "controlled: allow passes",
+        [
+            facts_with(owners=(OwnerReference("Canary", "ecommerce", controller=True),)),
+            route_guards(controlled=ControllerPolicy.ALLOW),
+        ],
+        Verdict.ROLLBACK,
+        "eligible",
+    ),
+    (
+        "a non-controller owner reference does not stop",
+        [facts_with(owners=(OwnerReference("ConfigMap", "x", controller=False),))],
+        Verdict.ROLLBACK,
+        "eligible",
     ),
     (
         "gitops: allow passes",
@@ -542,3 +598,12 @@ def test_preview(changes: list[Callable[[Case], None]], verdict: Verdict, reason
         case.alert, case.route, case.config, NOW, truncated_alerts=case.truncated
     )
     assert (decision.verdict, decision.reason) == (verdict, reason), decision.message
+
+
+def test_a_helm_release_rollback_names_the_helm_rollback_command() -> None:
+    case = baseline()
+    facts_with(labels=HELM_LABELS)(case)
+    annotations(HELM_RELEASE)(case)
+    decision = guards.decide(case.alert, case.route, case.facts, case.state, case.config, case.now)
+    assert decision.verdict is Verdict.ROLLBACK
+    assert "`helm rollback shop -n shop`" in decision.message

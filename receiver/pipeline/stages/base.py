@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from receiver.core import guards
@@ -32,8 +32,22 @@ class Deps:
         """Who acted, in the audit annotations: the cluster's name and this replica."""
         return f"{self.config().cluster_name or 'rollback-receiver'}/{self.holder}"
 
-    def skip(self, item: WorkItem, reason: Reason, message: str, ref: WorkloadRef | None = None) -> Decision:
-        return guards.refuse_targets(item.alert, item.route, self.clock(), reason, message, ref)
+    def skip(
+        self,
+        item: WorkItem,
+        reason: Reason,
+        message: str,
+        ref: WorkloadRef | None = None,
+        *,
+        transient: bool = False,
+    ) -> Decision:
+        """Nothing is done, for `reason`; `transient` when nothing was learnt about the alert itself."""
+        decision = guards.refuse_targets(item.alert, item.route, self.clock(), reason, message, ref)
+        return replace(decision, source=item.source, transient=transient)
+
+    def stamp(self, item: WorkItem, decision: Decision) -> Decision:
+        """A decision of the guards, marked with where its work item came from."""
+        return replace(decision, source=item.source)
 
     def audit(self, item: WorkItem, decision: Decision) -> dict[str, str]:
         """Our annotations for the undo patch of this decision (the same for a dry-run)."""

@@ -21,7 +21,7 @@ class Decide:
 
     def on(self, item: WorkItem, facts: WorkloadFacts, state: GuardState) -> Decision:
         """The pure decision on a given state (the reserve stage re-runs it on the state it writes)."""
-        return guards.decide(
+        decision = guards.decide(
             item.alert,
             item.route,
             facts,
@@ -31,3 +31,4 @@ class Decide:
             truncated_alerts=item.truncated_alerts,
             holder=self._deps.holder,
         )
+        return self._deps.stamp(item, decision)

@@ -31,4 +31,6 @@ class Reserve:
             holder=self._deps.holder,
             verify_timeout=item.route.guards.verify_timeout,
         )
-        return await self._deps.ledger.reserve(claim, lambda state: self._decide.on(item, facts, state))
+        return await self._deps.ledger.reserve(
+            claim, item.route.name, lambda state: self._decide.on(item, facts, state)
+        )

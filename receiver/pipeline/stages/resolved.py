@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from receiver.core import guards
+from receiver.core.ledger import PendingConfirmation
+from receiver.core.settings import Action
 from receiver.pipeline.items import WorkItem
 from receiver.pipeline.stages.base import Deps
 
@@ -15,9 +17,11 @@ class Resolved:
 
     async def run(self, item: WorkItem) -> None:
         deps = self._deps
-        cancelled = await deps.ledger.cancel_pending(item.alert.episode_key)
+        cancelled: tuple[PendingConfirmation, ...] = ()
+        if item.route.action is Action.ROLLBACK:  # only a rollback route can have something to cancel
+            cancelled = await deps.ledger.resolve(item.alert.episode_key)
         decision = guards.alert_level(item.alert, item.route, deps.config(), deps.clock())
         assert decision is not None  # a resolved alert always stops at the alert-level guards
         if cancelled:
             decision = replace(decision, message="the alert resolved: its pending confirmation is cancelled")
-        deps.report.record(decision)
+        deps.report.record(deps.stamp(item, decision))

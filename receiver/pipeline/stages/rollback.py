@@ -47,7 +47,8 @@ class Rollback:
                 deps.report.metrics.kube_api_errors.labels(kind=type(exc).__name__).inc()
                 deps.report.metrics.rollbacks.labels(result="error").inc()
                 message = f"the undo patch failed, nothing was changed: {exc.describe()}"
-                await deps.report.report(deps.skip(item, Reason.API_ERROR, message, ref), facts, warning=True)
+                failed = deps.skip(item, Reason.API_ERROR, message, ref, transient=True)
+                await deps.report.report(failed, facts, warning=True)
                 return
         else:
             if result.skipped:

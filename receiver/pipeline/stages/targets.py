@@ -42,7 +42,7 @@ async def resolve_targets(
     try:
         return await resolve(kube, spec.kind, namespace, names=names, selector=selector, cap=cap)
     except NotFound as exc:
-        raise TargetError(Reason.TARGET_UNRESOLVED, exc.message) from None
+        raise TargetError(Reason.TARGET_UNRESOLVED, exc.message, transient=True) from None
     except AmbiguousTarget as exc:
         raise TargetError(Reason.TARGET_AMBIGUOUS, exc.message) from None
 
@@ -56,5 +56,5 @@ class ResolveTargets:
         try:
             return await resolve_targets(self._deps.kube, item.alert, item.route, self._deps.config())
         except TargetError as exc:
-            self._deps.report.record(self._deps.skip(item, exc.reason, exc.message))
+            self._deps.report.record(self._deps.skip(item, exc.reason, exc.message, transient=exc.transient))
             return ()
