@@ -285,7 +285,7 @@ def requested_revision(alert: Alert, route: Route) -> int | str:
     if raw is None or raw.strip() == "":
         return 0
     text = raw.strip().removeprefix("--to-revision=")
-    if not text.isdigit() or int(text) <= 0:
+    if not (text.isascii() and text.isdigit()) or int(text) <= 0:  # ASCII only, as Go's ParseInt
         return f"{source}={raw!r} is not a positive revision number"
     return int(text)
 

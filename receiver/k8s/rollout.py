@@ -29,7 +29,7 @@ async def history(kube: KubeClient, ref: WorkloadRef) -> tuple[Revision, ...]:
 def plan(snap: Snapshot, to_revision: int) -> UndoPlan:
     if snap.ref.kind is WorkloadKind.DEPLOYMENT:
         return deployments.plan_undo(snap.workload, snap.history, to_revision)
-    return controllerrevisions.plan_undo(snap.workload, snap.history, to_revision)
+    return controllerrevisions.plan_undo(snap.workload, snap.history, to_revision, snap.revision_data)
 
 
 def guarded_patch(ref: WorkloadRef, undo_plan: UndoPlan, annotations: Mapping[str, str]) -> Any:
