@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -308,8 +309,14 @@ def _history_info(snap: Snapshot) -> tuple[dict[int, dict[str, Any]], dict[int, 
         meta = obj.get("metadata", {})
         annotations = meta.get("annotations") or {}
         if snap.ref.kind is WorkloadKind.DEPLOYMENT:
-            number = deployments.revision_number(obj)
-            if number is None:
+            try:
+                number = deployments.revision_or_error(obj)
+            except GoSyntaxError as exc:
+                _klog_warning(
+                    "history.go:114",
+                    f"unable to get revision from replicaset {meta.get('name')} for deployment "
+                    f"{snap.ref.name} in namespace {snap.ref.namespace}: {exc}",
+                )
                 continue
             template = dict(obj.get("spec", {}).get("template") or {})
             template_meta = dict(template.get("metadata") or {})
@@ -327,6 +334,12 @@ def _history_info(snap: Snapshot) -> tuple[dict[int, dict[str, Any]], dict[int, 
             by_revision[number] = template
             causes[number] = str(annotations.get(audit.CHANGE_CAUSE, ""))
     return by_revision, causes
+
+
+def _klog_warning(where: str, message: str) -> None:
+    """A warning in klog's format on stderr, where kubectl logs one (`W1201 21:26:23.985517  31576 ...`)."""
+    now = datetime.now()
+    print(f"W{now:%m%d %H:%M:%S.%f} {os.getpid():7d} {where}] {message}", file=sys.stderr)
 
 
 # ------------------------------------------------------------------------------------------------- undo

@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 
 from receiver.commands.rollout import UsageError, history_table, parse_kind_name
+from receiver.k8s import controllerrevisions, deployments, status, templates, workloads
+from receiver.k8s.errors import UndoRefused
 from receiver.k8s.goduration import GoDurationError, parse_duration_ns
 from receiver.k8s.goparse import GoSyntaxError, parse_int
 from receiver.k8s.quantity import parse_quantity
 from receiver.k8s.tabwriter import tabbed
 from receiver.k8s.templates import equal_ignore_hash
-from receiver.k8s import controllerrevisions, deployments, status, templates, workloads
-from receiver.k8s.errors import UndoRefused
 from receiver.workload import Revision, WorkloadKind
 
 UID = "d-uid"
@@ -355,8 +355,8 @@ def test_go_durations(text: str, expected: int) -> None:
      ("5x", 'time: unknown unit "x" in duration "5x"'), (".", 'time: invalid duration "."'),
      ("1e3s", 'time: unknown unit "e" in duration "1e3s"'), (" 2", 'time: invalid duration " 2"'),
      ("²", 'time: invalid duration "\\xc2\\xb2"'), ("2562048h", 'time: invalid duration "2562048h"'),
-     ("1h-1s", 'time: unknown unit "h-" in duration "1h-1s"'), ("5 s", 'time: unknown unit " s" in duration "5 s"'),
-     ("1.5.5s", 'time: missing unit in duration "1.5.5s"'), ("9223372036854775808ns", 'time: invalid duration "9223372036854775808ns"')],
+     ("1h-1s", 'time: unknown unit "h-" in duration "1h-1s"'), ("5 s", 'time: unknown unit " s" in duration "5 s"'),  # noqa: E501
+     ("1.5.5s", 'time: missing unit in duration "1.5.5s"'), ("9223372036854775808ns", 'time: invalid duration "9223372036854775808ns"')],  # noqa: E501
 )  # fmt: skip
 def test_go_duration_errors(text: str, error: str) -> None:
     with pytest.raises(GoDurationError) as raised:
@@ -366,7 +366,7 @@ def test_go_duration_errors(text: str, error: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "base", "expected"),
-    [("2", 10, 2), ("-0", 10, 0), ("010", 10, 10), ("010", 0, 8), ("0x10", 0, 16), ("0b11", 0, 3), ("0o7", 0, 7),
+    [("2", 10, 2), ("-0", 10, 0), ("010", 10, 10), ("010", 0, 8), ("0x10", 0, 16), ("0b11", 0, 3), ("0o7", 0, 7),  # noqa: E501
      ("1_0", 0, 10), ("0_1", 0, 1), ("0x_1", 0, 1), ("-0x8000000000000000", 0, -(2**63)), ("+7", 10, 7)],
 )  # fmt: skip
 def test_go_parse_int(text: str, base: int, expected: int) -> None:
@@ -403,7 +403,7 @@ def test_quantities_print_like_resource_quantity(text: str, canonical: str) -> N
     [("1000m", "1", True), ("1Gi", "1073741824", True), ("0.5", "500m", True), ("1k", "1000", True),
      ("1", "1001m", False), ("1Ki", "1k", False)],
 )  # fmt: skip
-def test_quantities_compare_by_value(a: str, b: str, equal: bool) -> None:
+def test_quantity_spellings_compare_by_value(a: str, b: str, equal: bool) -> None:
     assert (parse_quantity(a).cmp(parse_quantity(b)) == 0) is equal
 
 
@@ -427,19 +427,19 @@ def _container(**fields: object) -> dict[str, object]:
         (_container(env=None), _container(env=[]), True),
         ({"metadata": {"labels": {}}, "spec": {}}, {"spec": {}}, True),
         # a zero non-pointer scalar equals absent; a pointer to zero does not
-        (_container(ports=[{"containerPort": 80, "hostPort": 0}]), _container(ports=[{"containerPort": 80}]), True),
+        (_container(ports=[{"containerPort": 80, "hostPort": 0}]), _container(ports=[{"containerPort": 80}]), True),  # noqa: E501
         ({"spec": {"terminationGracePeriodSeconds": 0}}, {"spec": {}}, False),
         ({"spec": {"hostNetwork": False}}, {"spec": {}}, True),
         ({"spec": {"automountServiceAccountToken": False}}, {"spec": {}}, False),
         # quantities by value, IntOrString by type and value
-        (_container(resources={"limits": {"cpu": "1000m"}}), _container(resources={"limits": {"cpu": "1"}}), True),
+        (_container(resources={"limits": {"cpu": "1000m"}}), _container(resources={"limits": {"cpu": "1"}}), True),  # noqa: E501
         (_container(resources={"limits": {"cpu": 1}}), _container(resources={"limits": {"cpu": "1"}}), True),
-        (_container(resources={"limits": {"cpu": "1"}}), _container(resources={"limits": {"cpu": "2"}}), False),
-        (_container(readinessProbe={"httpGet": {"port": 80}}), _container(readinessProbe={"httpGet": {"port": "80"}}), False),
+        (_container(resources={"limits": {"cpu": "1"}}), _container(resources={"limits": {"cpu": "2"}}), False),  # noqa: E501
+        (_container(readinessProbe={"httpGet": {"port": 80}}), _container(readinessProbe={"httpGet": {"port": "80"}}), False),  # noqa: E501
         # keys Go does not know are dropped when decoding; times compare by instant
         (_container(unknownField=1), _container(), True),
         ({"metadata": {"creationTimestamp": None}, "spec": {}}, {"spec": {}}, True),
-        ({"metadata": {"labels": {"pod-template-hash": "abc", "app": "x"}}}, {"metadata": {"labels": {"app": "x"}}}, True),
+        ({"metadata": {"labels": {"pod-template-hash": "abc", "app": "x"}}}, {"metadata": {"labels": {"app": "x"}}}, True),  # noqa: E501
     ],
 )  # fmt: skip
 def test_template_equality_is_go_semantic_deep_equal(
@@ -452,9 +452,9 @@ def test_template_equality_is_go_semantic_deep_equal(
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("REVISION\tCHANGE-CAUSE\n1\t<none>\n12\tdeploy\n", "REVISION  CHANGE-CAUSE\n1         <none>\n12        deploy\n"),
+        ("REVISION\tCHANGE-CAUSE\n1\t<none>\n12\tdeploy\n", "REVISION  CHANGE-CAUSE\n1         <none>\n12        deploy\n"),  # noqa: E501
         # a line without a tab flushes: widths start over after a multi-line change-cause
-        ("REVISION\tCHANGE-CAUSE\n1\tone\ntwo\n100\tx\n", "REVISION  CHANGE-CAUSE\n1         one\ntwo\n100  x\n"),
+        ("REVISION\tCHANGE-CAUSE\n1\tone\ntwo\n100\tx\n", "REVISION  CHANGE-CAUSE\n1         one\ntwo\n100  x\n"),  # noqa: E501
         # a tab inside a change-cause starts another column
         ("R\tC\n1\ta\tb\n22\tlonger\tc\n", "R   C\n1   a       b\n22  longer  c\n"),
     ],
