@@ -1,29 +1,35 @@
 """`rollback-receiver history|undo|status`: kubectl's rollout commands on the receiver's own engine.
 
-Output matches kubectl's where kubectl has output, so scripts written for kubectl keep working. Exit
-codes for CI: 0 done or skipped; 1 refused, failed, timed out or an API error; 2 usage.
+Output matches kubectl's where kubectl has output (stdout, stderr and exit code), so scripts written for
+kubectl keep working; docs/kubectl-semantics.md lists what we add. Exit codes: 0 done or skipped; 1
+refused, failed, timed out, an API error or a bad flag value (as kubectl); 2 usage kubectl does not have
+(a kind we do not handle, more than one resource).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import re
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from receiver.config import ConfigError, load_config
 from receiver.core import guards
+from receiver.core.goduration import GoDurationError, parse_duration
+from receiver.core.goparse import GoSyntaxError, parse_bool, parse_int
 from receiver.core.settings import Config
 from receiver.core.workload import Revision, WorkloadKind, WorkloadRef
-from receiver.k8s import audit, errors, resources, rollout, workloads
+from receiver.k8s import audit, controllerrevisions, deployments, errors, resources, rollout, workloads
 from receiver.k8s.client import KubeClient, connect
+from receiver.k8s.describe import describe_pod_template
+from receiver.k8s.snapshots import Snapshot
 from receiver.k8s.status import TIMED_OUT, follow_rollout
+from receiver.k8s.tabwriter import tabbed
 
 _KINDS = {
     WorkloadKind.DEPLOYMENT: ("deployment", "deployments", "deploy"),
@@ -38,8 +44,54 @@ _SPELLINGS = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class _OtherKind:
+    """A kind kubectl knows but has no rollout support for: it GETs the object, then says so."""
+
+    group_kind: str  # as kubectl prints it: "ReplicaSet.apps", "Pod"
+    path: str  # collection path template, {ns} for the namespace
+
+
+_OTHER_KINDS: dict[str, _OtherKind] = {}
+for _names, _other in (
+    (
+        ("replicaset", "replicasets", "rs"),
+        _OtherKind("ReplicaSet.apps", "/apis/apps/v1/namespaces/{ns}/replicasets"),
+    ),
+    (("pod", "pods", "po"), _OtherKind("Pod", "/api/v1/namespaces/{ns}/pods")),
+    (
+        ("replicationcontroller", "replicationcontrollers", "rc"),
+        _OtherKind("ReplicationController", "/api/v1/namespaces/{ns}/replicationcontrollers"),
+    ),
+    (("job", "jobs"), _OtherKind("Job.batch", "/apis/batch/v1/namespaces/{ns}/jobs")),
+    (("cronjob", "cronjobs", "cj"), _OtherKind("CronJob.batch", "/apis/batch/v1/namespaces/{ns}/cronjobs")),
+):
+    for _name in _names:
+        _OTHER_KINDS[_name] = _other
+        _OTHER_KINDS[_name + "." + _other.group_kind.partition(".")[2]] = _other
+
+# What kubectl prints when it has no implementation of a command for a kind it knows.
+_NOT_IMPLEMENTED = {
+    "undo": 'no rollbacker has been implemented for "{gk}"',
+    "history": 'no history viewer has been implemented for "{gk}"',
+    "status": "no status viewer has been implemented for {gk}",
+}
+
+
 class UsageError(Exception):
     pass
+
+
+class KubectlError(Exception):
+    """An error kubectl reports as `error: <message>` with exit code 1."""
+
+
+class FlagError(KubectlError):
+    """A flag value pflag rejects: kubectl adds a pointer to `--help`."""
+
+    def __init__(self, flag: str, value: str, reason: str, command: str) -> None:
+        super().__init__(f'invalid argument "{value}" for "{flag}" flag: {reason}')
+        self.command = command
 
 
 def register(subparsers: Any) -> None:
@@ -56,15 +108,19 @@ def register(subparsers: Any) -> None:
     history = subparsers.add_parser(
         "history", parents=[common], help="rollout history, like `kubectl rollout history`"
     )
-    history.add_argument("--revision", type=int, default=0, help="show one revision's pod template")
-    history.set_defaults(run=run_history)
+    history.add_argument("--revision", default="0", help="show one revision's pod template")
+    history.set_defaults(run=run_history, command="history")
 
     undo = subparsers.add_parser("undo", parents=[common], help="guarded `kubectl rollout undo`")
-    undo.add_argument("--to-revision", type=int, default=0, help="revision to roll back to (0 = previous)")
-    undo.add_argument("--dry-run", choices=("none", "server"), default="none", help="server: admission only")
+    undo.add_argument("--to-revision", default="0", help="revision to roll back to (0 = previous)")
+    undo.add_argument(
+        "--dry-run",
+        default="none",
+        help="none, client (print the target template) or server (admission only, nothing stored)",
+    )
     undo.add_argument("--wait", action="store_true", help="follow the rollout; non-zero exit if it fails")
     undo.add_argument(
-        "--timeout", default="5m", help="with --wait: how long to follow (e.g. 90s, 5m; 0 = forever)"
+        "--timeout", default="5m", help="with --wait: how long to follow (Go duration: 90s, 5m; 0 = forever)"
     )
     undo.add_argument("--reason", default="", help="recorded in kubernetes.io/change-cause")
     undo.add_argument(
@@ -75,75 +131,104 @@ def register(subparsers: Any) -> None:
     undo.add_argument(
         "--allow-gitops", action="store_true", help="roll back a workload owned by Argo CD or Flux anyway"
     )
-    undo.set_defaults(run=run_undo)
+    undo.set_defaults(run=run_undo, command="undo")
 
     status = subparsers.add_parser(
         "status", parents=[common], help="follow a rollout like `kubectl rollout status`"
     )
     status.add_argument(
-        "--timeout", default="0s", help="give up after this long (0 = forever, kubectl's default)"
+        "-w",
+        "--watch",
+        nargs="?",
+        const="true",
+        default="true",
+        help="watch until done (--watch=false: print the status once)",
     )
-    status.set_defaults(run=run_status)
+    status.add_argument("--revision", default="0", help="pin to this revision (Deployments)")
+    status.add_argument(
+        "--timeout",
+        default="0s",
+        help="give up after this long (Go duration; 0 = forever, kubectl's default)",
+    )
+    status.set_defaults(run=run_status, command="status")
 
 
-def parse_kind_name(words: Sequence[str]) -> tuple[WorkloadKind, str]:
-    """kubectl's `TYPE/NAME` or `TYPE NAME`, with kubectl's spellings of the three kinds."""
+def split_resource(words: Sequence[str]) -> tuple[str, str]:
+    """kubectl's `TYPE/NAME` or `TYPE NAME`."""
     if len(words) == 1 and "/" in words[0]:
         kind_text, _, name = words[0].partition("/")
     elif len(words) == 2 and "/" not in words[0]:
         kind_text, name = words
     else:
         raise UsageError("expected exactly one resource: KIND/NAME or KIND NAME")
-    kind = _SPELLINGS.get(kind_text.lower())
-    if kind is None:
-        raise UsageError(f"unsupported kind {kind_text!r}: expected deployment, statefulset or daemonset")
     if not name:
         raise UsageError("resource name may not be empty")
+    return kind_text.lower(), name
+
+
+def parse_kind_name(words: Sequence[str]) -> tuple[WorkloadKind, str]:
+    """kubectl's `TYPE/NAME` or `TYPE NAME`, with kubectl's spellings of the three kinds."""
+    kind_text, name = split_resource(words)
+    kind = _SPELLINGS.get(kind_text)
+    if kind is None:
+        raise UsageError(f"unsupported kind {kind_text!r}: expected deployment, statefulset or daemonset")
     return kind, name
 
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+def _int_flag(args: argparse.Namespace, flag: str, value: str) -> int:
+    """pflag's Int64 flag: `strconv.ParseInt(value, 0, 64)`."""
+    try:
+        return parse_int(value, 0)
+    except GoSyntaxError as exc:
+        raise FlagError(flag, value, str(exc), args.command) from None
 
 
-def parse_duration(text: str) -> float:
-    """Go duration syntax as kubectl takes it (`90s`, `5m`, `1h30m`); a bare number is seconds."""
-    if re.fullmatch(r"\d+(\.\d+)?", text):
-        return float(text)
-    parts = _DURATION.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise UsageError(f"invalid duration {text!r} (examples: 30s, 5m, 1h)")
-    scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
-    return sum(float(n) * scale[u] for n, u in parts)
+def _duration_flag(args: argparse.Namespace, flag: str, value: str) -> float:
+    try:
+        return parse_duration(value)
+    except GoDurationError as exc:
+        raise FlagError(flag, value, str(exc), args.command) from None
 
 
 def history_table(revisions: Sequence[Revision]) -> str:
-    """kubectl's table: tabwriter(minwidth 0, tabwidth 8, padding 2, ' '), last wins on duplicate numbers."""
+    """kubectl's table through Go's tabwriter (0, 8, 2, ' '); the last of duplicate numbers wins."""
     causes = {r.number: (r.change_cause or "<none>") for r in revisions}
-    rows = [("REVISION", "CHANGE-CAUSE")] + [(str(n), causes[n]) for n in sorted(causes)]
-    width = max(len(first) for first, _ in rows) + 2
-    return "".join(f"{first.ljust(width)}{second}\n" for first, second in rows)
+    rows = "".join(f"{n}\t{causes[n]}\n" for n in sorted(causes))
+    return tabbed(f"REVISION\tCHANGE-CAUSE\n{rows}")
 
 
 def _run(args: argparse.Namespace, body: Callable[[KubeClient, WorkloadRef], Awaitable[int]]) -> int:
     try:
-        kind, name = parse_kind_name(args.resource)
+        kind_text, name = split_resource(args.resource)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    kind = _SPELLINGS.get(kind_text)
 
     async def main() -> int:
         kube = await connect(args.kubeconfig, args.context)
         try:
-            ref = WorkloadRef(kind, args.namespace or kube.default_namespace, name)
-            return await body(kube, ref)
+            namespace = args.namespace or kube.default_namespace
+            if kind is None:
+                return await _other_kind(kube, args.command, kind_text, namespace, name)
+            return await body(kube, WorkloadRef(kind, namespace, name))
         finally:
             await kube.close()
 
     try:
+        _validate_flags(args)
+        if kind is None and kind_text not in _OTHER_KINDS:
+            raise UsageError(f"unsupported kind {kind_text!r}: expected deployment, statefulset or daemonset")
         return asyncio.run(main())
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except FlagError as exc:
+        print(f"error: {exc}\nSee 'rollback-receiver {exc.command} --help' for usage.", file=sys.stderr)
+        return 1
+    except KubectlError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except errors.UndoRefused as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 1
@@ -152,41 +237,116 @@ def _run(args: argparse.Namespace, body: Callable[[KubeClient, WorkloadRef], Awa
         return 1
 
 
+def _validate_flags(args: argparse.Namespace) -> None:
+    """The flag checks kubectl makes before it talks to the server, in its order."""
+    if args.command == "undo":
+        _int_flag(args, "--to-revision", args.to_revision)
+        if args.dry_run not in ("none", "client", "server"):
+            raise KubectlError(
+                f'Invalid dry-run value ({args.dry_run}). Must be "none", "server", or "client".'
+            )
+    elif args.command == "status":
+        try:
+            parse_bool(args.watch)
+        except GoSyntaxError as exc:
+            raise FlagError("-w, --watch", args.watch, str(exc), "status") from None
+        revision = _int_flag(args, "--revision", args.revision)
+        _duration_flag(args, "--timeout", args.timeout)
+        if revision < 0:
+            raise KubectlError(f"revision must be a positive integer: {revision}")
+    elif args.command == "history":
+        revision = _int_flag(args, "--revision", args.revision)
+        if revision < 0:
+            raise KubectlError(f"revision must be a positive integer: {revision}")
+
+
+async def _other_kind(kube: KubeClient, command: str, kind_text: str, namespace: str, name: str) -> int:
+    """kubectl GETs the object first (so a missing one is NotFound), then has no implementation for it."""
+    other = _OTHER_KINDS[kind_text]
+    plural = other.path.rpartition("/")[2]
+    group = other.group_kind.partition(".")[2]
+    what = f'{plural}{"." + group if group else ""} "{name}"'
+    await kube.request("get", other.path.format(ns=namespace) + "/" + name, what=what)
+    raise KubectlError(_NOT_IMPLEMENTED[command].format(gk=other.group_kind))
+
+
+# ---------------------------------------------------------------------------------------------- history
+
+
 def run_history(args: argparse.Namespace) -> int:
     async def body(kube: KubeClient, ref: WorkloadRef) -> int:
-        if args.revision < 0:
-            raise UsageError(f"revision must be a positive integer: {args.revision}")
+        revision = parse_int(args.revision, 0)
         snap = await rollout.snapshot(kube, ref)
-        revisions = rollout.revisions_of(snap)
+        templates_by_revision, causes = _history_info(snap)
         name = resources.printed_name(ref)
-        if args.revision > 0:
-            chosen = [obj for r, obj in zip(revisions, _objects_by_revision(snap, revisions), strict=True)
-                      if r.number == args.revision]  # fmt: skip
-            if not chosen:
-                raise errors.UndoRefused("unable to find the specified revision")
-            sys.stdout.write(f"{name} with revision #{args.revision}\n{_template_yaml(snap, chosen[-1])}\n")
-            return 0
-        table = history_table(revisions) if revisions else "No rollout history found.\n"
-        sys.stdout.write(f"{name} \n{table}\n")
+        if not templates_by_revision:
+            info = "No rollout history found."
+        elif revision > 0:
+            if revision not in templates_by_revision:
+                raise KubectlError("unable to find the specified revision")
+            info = describe_pod_template(templates_by_revision[revision])
+        else:
+            rows = "".join(f"{n}\t{causes[n] or '<none>'}\n" for n in sorted(causes))
+            info = tabbed(f"REVISION\tCHANGE-CAUSE\n{rows}")
+        with_revision = f"with revision #{revision}" if revision > 0 else ""
+        sys.stdout.write(f"{name} {with_revision}\n{info}\n")
         return 0
 
     return _run(args, body)
 
 
-def _objects_by_revision(snap: rollout.Snapshot, revisions: Sequence[Revision]) -> list[dict[str, Any]]:
-    by_name = {obj["metadata"]["name"]: obj for obj in snap.history}
-    return [by_name[r.object_name] for r in revisions]
+def _history_info(snap: Snapshot) -> tuple[dict[int, dict[str, Any]], dict[int, str]]:
+    """kubectl's `historyInfo`: revision -> pod template, and the change-cause it shows for it.
+
+    Deployments: every owned ReplicaSet in kubectl's order (the last of a duplicate number wins), the
+    ReplicaSet's change-cause injected into its template, so a template's own change-cause annotation
+    shows when the ReplicaSet has none. StatefulSets / DaemonSets: the ControllerRevision's own
+    change-cause; the template is the revision's data applied over the live object (the data replaces
+    the whole template).
+    """
+    by_revision: dict[int, dict[str, Any]] = {}
+    causes: dict[int, str] = {}
+    for obj in snap.history:
+        meta = obj.get("metadata", {})
+        annotations = meta.get("annotations") or {}
+        if snap.ref.kind is WorkloadKind.DEPLOYMENT:
+            try:
+                number = deployments.revision_or_error(obj)
+            except GoSyntaxError as exc:
+                _klog_warning(
+                    "history.go:114",
+                    f"unable to get revision from replicaset {meta.get('name')} for deployment "
+                    f"{snap.ref.name} in namespace {snap.ref.namespace}: {exc}",
+                )
+                continue
+            template = dict(obj.get("spec", {}).get("template") or {})
+            template_meta = dict(template.get("metadata") or {})
+            template_annotations = dict(template_meta.get("annotations") or {})
+            if annotations.get(audit.CHANGE_CAUSE):
+                template_annotations[audit.CHANGE_CAUSE] = annotations[audit.CHANGE_CAUSE]
+            template_meta["annotations"] = template_annotations
+            template["metadata"] = template_meta
+            by_revision[number] = template
+            causes[number] = template_annotations.get(audit.CHANGE_CAUSE, "")
+        else:
+            number = controllerrevisions.revision_number(obj)
+            template = dict((obj.get("data") or {}).get("spec", {}).get("template") or {})
+            template.pop("$patch", None)
+            by_revision[number] = template
+            causes[number] = str(annotations.get(audit.CHANGE_CAUSE, ""))
+    return by_revision, causes
 
 
-def _template_yaml(snap: rollout.Snapshot, obj: dict[str, Any]) -> str:
-    """The revision's pod template as YAML (kubectl prints its `describe` rendering instead)."""
-    if snap.ref.kind is WorkloadKind.DEPLOYMENT:
-        template = obj.get("spec", {}).get("template") or {}
-    else:
-        template = dict((obj.get("data") or {}).get("spec", {}).get("template") or {})
-        template.pop("$patch", None)
-    text: str = yaml.safe_dump({"template": template}, sort_keys=False)
-    return text
+def _klog_warning(where: str, message: str) -> None:
+    """A warning in klog's format on stderr, where kubectl logs one (`W1201 21:26:23.985517  31576 ...`)."""
+    now = datetime.now()
+    print(f"W{now:%m%d %H:%M:%S.%f} {os.getpid():7d} {where}] {message}", file=sys.stderr)
+
+
+# ------------------------------------------------------------------------------------------------- undo
+
+
+_ATTEMPTS = 3  # a 409 from the precondition means "read again and decide again", a few times at most
 
 
 def run_undo(args: argparse.Namespace) -> int:
@@ -198,37 +358,74 @@ def run_undo(args: argparse.Namespace) -> int:
         return 2
 
     async def body(kube: KubeClient, ref: WorkloadRef) -> int:
-        timeout = parse_duration(args.timeout)
+        to_revision = parse_int(args.to_revision, 0)
+        timeout = _duration_flag(args, "--timeout", args.timeout) if args.wait else 0.0
         snap = await rollout.snapshot(kube, ref)
         if _LAST_APPLIED in (snap.workload["metadata"].get("annotations") or {}):
             print(_last_applied_warning(ref), file=sys.stderr)
-        facts = workloads.facts_from(snap)
-        plan = rollout.plan(snap, args.to_revision)  # kubectl's refusals happen here, before any guard
-        refusal = guards.manual_undo_refusal(facts, guard_config, allow_gitops=args.allow_gitops)
-        if refusal is not None:
-            print(f"error: refused by guard: {refusal}", file=sys.stderr)
-            return 1
-        cause = args.reason or f"rollback-receiver undo by {kube.identity}"
-        result = await rollout.undo(
-            kube,
-            ref,
-            to_revision=args.to_revision,
-            dry_run=args.dry_run == "server",
-            decided_on=facts,
-            audit=audit.audit_annotations(
-                actor=kube.identity,
-                at=datetime.now(UTC),
-                to_revision=plan.target_revision,
-                cause=f"{cause}: rolled back to revision {plan.target_revision}",
-            ),
-        )
-        suffix = " (server dry run)" if result.dry_run else ""
-        print(f"{resources.printed_name(ref)} {result.message}{suffix}", flush=True)
-        if not args.wait or result.skipped or result.dry_run:
+        name = resources.printed_name(ref)
+        if args.dry_run == "client":
+            sys.stdout.write(f"{name} {_client_dry_run(snap, to_revision)} (dry run)\n")
             return 0
-        return await _follow(kube, ref, timeout)
+        for attempt in range(1, _ATTEMPTS + 1):
+            facts = workloads.facts_from(snap)
+            plan = rollout.plan(snap, to_revision)  # kubectl's refusals happen here, before any guard
+            refusal = guards.manual_undo_refusal(facts, guard_config, allow_gitops=args.allow_gitops)
+            if refusal is not None:
+                print(f"error: refused by guard: {refusal}", file=sys.stderr)
+                return 1
+            cause = args.reason or f"rollback-receiver undo by {kube.identity}"
+            try:
+                result = await rollout.undo(
+                    kube,
+                    ref,
+                    to_revision=to_revision,
+                    dry_run=args.dry_run == "server",
+                    snapshot_read=snap,
+                    audit=audit.audit_annotations(
+                        actor=kube.identity,
+                        at=datetime.now(UTC),
+                        to_revision=plan.target_revision,
+                        cause=f"{cause}: rolled back to revision {plan.target_revision}",
+                    ),
+                )
+            except errors.Conflict:
+                # The object moved between our read and our patch (often only the controller's status);
+                # kubectl would simply have patched the newer object, so read it and decide again.
+                if attempt == _ATTEMPTS:
+                    raise
+                snap = await rollout.snapshot(kube, ref)
+                continue
+            except (errors.Forbidden, errors.Invalid) as exc:
+                if exc.verb != "patch":
+                    raise
+                raise KubectlError(f"failed restoring revision {to_revision}: {exc.message}") from None
+            suffix = " (server dry run)" if result.dry_run else ""
+            print(f"{name} {result.message}{suffix}", flush=True)
+            if not args.wait or result.skipped or result.dry_run:
+                return 0
+            return await _follow(kube, ref, timeout)
+        raise AssertionError("unreachable")
 
     return _run(args, body)
+
+
+def _client_dry_run(snap: Snapshot, to_revision: int) -> str:
+    """kubectl's `--dry-run=client`: the target's template in describe format, nothing changed.
+
+    It happens right after the target is found, so a paused Deployment gets it too and a template that
+    already matches is still printed. StatefulSets / DaemonSets get a `will roll back to ` prefix.
+    """
+    if snap.ref.kind is WorkloadKind.DEPLOYMENT:
+        ordered = deployments.kubectl_order(snap.workload, list(snap.history))
+        _, target = deployments.choose_target(
+            snap.workload["metadata"]["name"], deployments.numbered(ordered), to_revision
+        )
+        return describe_pod_template(target.get("spec", {}).get("template") or {})
+    target = controllerrevisions.choose_target(list(snap.history), to_revision)
+    template = dict((target.get("data") or {}).get("spec", {}).get("template") or {})
+    template.pop("$patch", None)
+    return "will roll back to " + describe_pod_template(template)
 
 
 _LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -244,16 +441,36 @@ def _last_applied_warning(ref: WorkloadRef) -> str:
     )
 
 
+# ----------------------------------------------------------------------------------------------- status
+
+
 def run_status(args: argparse.Namespace) -> int:
     async def body(kube: KubeClient, ref: WorkloadRef) -> int:
-        return await _follow(kube, ref, parse_duration(args.timeout))
+        return await _follow(
+            kube,
+            ref,
+            parse_duration(args.timeout),
+            watch=parse_bool(args.watch),
+            revision=parse_int(args.revision, 0),
+        )
 
     return _run(args, body)
 
 
-async def _follow(kube: KubeClient, ref: WorkloadRef, limit: float) -> int:
-    outcome = await follow_rollout(kube, ref, timeout=limit, on_progress=lambda line: print(line, flush=True))
-    if outcome.result == "complete":
+async def _follow(
+    kube: KubeClient, ref: WorkloadRef, limit: float, *, watch: bool = True, revision: int = 0
+) -> int:
+    outcome = await follow_rollout(
+        kube,
+        ref,
+        timeout=limit,
+        on_progress=lambda line: print(line, flush=True),
+        watch=watch,
+        revision=revision,
+    )
+    if outcome.result in ("complete", "pending"):
         return 0
-    print(f"error: {outcome.message if outcome.result == 'failed' else TIMED_OUT}", file=sys.stderr)
+    message = outcome.message if outcome.result == "failed" else TIMED_OUT
+    # API errors are already in kubectl's words ("Error from server (NotFound): ..."), without "error: "
+    print(message if message.startswith("Error from server") else f"error: {message}", file=sys.stderr)
     return 1

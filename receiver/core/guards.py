@@ -14,8 +14,8 @@ from receiver.core.alerts import Alert, AlertStatus
 from receiver.core.annotations import ENABLED, LAST_ALERT, PAUSED, ROLLED_BACK_AT, ROLLED_BACK_TO_TEMPLATE
 from receiver.core.decisions import Decision, Reason, Verdict
 from receiver.core.durations import format_duration
+from receiver.core.goparse import parse_int
 from receiver.core.ledger import GuardState, claim_key
-from receiver.core.numbers import parse_go_int
 from receiver.core.ownership import Manager, Ownership, ownership
 from receiver.core.routing import TargetError, render_namespace
 from receiver.core.settings import (
@@ -314,7 +314,7 @@ def requested_revision(alert: Alert, route: Route) -> int | str:
         return 0
     text = raw.strip().removeprefix("--to-revision=")
     try:
-        revision = parse_go_int(text)
+        revision = parse_int(text)  # kubectl reads revision numbers with Go's strconv.ParseInt
     except ValueError:
         revision = 0
     if revision <= 0:

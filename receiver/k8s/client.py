@@ -100,33 +100,70 @@ class KubeClient:
         """
         budget = self.retry.deadline if deadline is None else deadline
         started = time.monotonic()
+        async for attempt in self._retrying(budget, verb, what or path):
+            with attempt:
+                timeout = min(self.retry.request_timeout, budget - (time.monotonic() - started))
+                timeout = max(timeout, 0.0) or self.retry.request_timeout
+                return await self._send(verb, path, query, body, content_type, what, timeout)
+        raise AssertionError("unreachable: tenacity reraises the last failure")
 
-        def remaining() -> float:
-            return max(budget - (time.monotonic() - started), 0.0)
+    async def request_text(
+        self, verb: str, path: str, *, query: Mapping[str, str] | None = None, what: str = ""
+    ) -> str:
+        """Like `request`, but the body exactly as the server sent it (kubectl compares some bytes of it)."""
+        budget = self.retry.deadline
+        started = time.monotonic()
+        async for attempt in self._retrying(budget, verb, what or path):
+            with attempt:
+                timeout = max(min(self.retry.request_timeout, budget - (time.monotonic() - started)), 0.0)
+                return await self._send_text(verb, path, query, what, timeout or self.retry.request_timeout)
+        raise AssertionError("unreachable: tenacity reraises the last failure")
 
+    def _retrying(self, budget: float, verb: str, what: str) -> AsyncRetrying:
         def log_retry(state: RetryCallState) -> None:
             outcome = state.outcome
             failure = outcome.exception() if outcome is not None else None
             logger.warning(
                 "kubernetes %s %s failed (attempt %d), retrying: %s",
                 verb,
-                what or path,
+                what,
                 state.attempt_number,
                 failure,
             )
 
-        retrying = AsyncRetrying(
+        return AsyncRetrying(
             stop=stop_before_delay(budget),
             wait=wait_random_exponential(multiplier=self.retry.backoff, max=self.retry.max_backoff),
             retry=retry_if_exception_type(errors.Transient),
             before_sleep=log_retry,
             reraise=True,
         )
-        async for attempt in retrying:
-            with attempt:
-                timeout = min(self.retry.request_timeout, remaining()) or self.retry.request_timeout
-                return await self._send(verb, path, query, body, content_type, what, timeout)
-        raise AssertionError("unreachable: tenacity reraises the last failure")
+
+    async def _send_text(
+        self, verb: str, path: str, query: Mapping[str, str] | None, what: str, attempt_timeout: float
+    ) -> str:
+        try:
+            response = await self._api.call_api(
+                path,
+                _HTTP_METHODS[verb],
+                query_params=dict(query or {}),
+                header_params={"Accept": "application/json"},
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _request_timeout=attempt_timeout,
+            )
+            async with response:
+                text = await response.text()
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise errors.Transient(
+                f"{verb} {what or path}: cannot reach the API server: {type(exc).__name__} {exc}".strip(),
+                verb=verb,
+                target=what or path,
+            ) from exc
+        if not 200 <= status <= 299:
+            raise map_status(status, text, verb=verb, target=what or path)
+        return str(text)
 
     async def _send(
         self,

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from receiver.core import refusals
-from receiver.k8s import templates
+from receiver.k8s import gojson
 from receiver.k8s.deployments import is_controlled_by
 from receiver.k8s.errors import NoHistory, UnknownRevision
 from receiver.k8s.results import UndoPlan
@@ -35,6 +35,22 @@ def template_patch(workload: Mapping[str, Any]) -> Json:
     return {"spec": {"template": template}}
 
 
+def live_patch_bytes(workload: Mapping[str, Any]) -> str:
+    """kubectl's `getStatefulSetPatch` / `getDaemonSetPatch`: Go's json.Marshal of the live template patch."""
+    return gojson.marshal(template_patch(workload))
+
+
+def data_bytes(cr: Mapping[str, Any], raw_data: Mapping[str, str]) -> str:
+    """The revision's `data` as kubectl holds it: the server's bytes when we have them, else Go's encoding."""
+    uid = str(cr.get("metadata", {}).get("uid", ""))
+    return raw_data[uid] if uid in raw_data else gojson.marshal(cr.get("data"))
+
+
+def matches(workload: Mapping[str, Any], cr: Mapping[str, Any], raw_data: Mapping[str, str]) -> bool:
+    """kubectl's `statefulsetMatch` / `daemonSetMatch`: byte equality, so serialisation drift counts."""
+    return live_patch_bytes(workload) == data_bytes(cr, raw_data)
+
+
 def choose_target(revisions: Sequence[Json], to_revision: int) -> Json:
     """`findHistory`: the revision numbered `to_revision`, or the second-highest one."""
     if to_revision < 0:
@@ -49,26 +65,31 @@ def choose_target(revisions: Sequence[Json], to_revision: int) -> Json:
     raise UnknownRevision(to_revision)
 
 
-def current_revision(workload: Mapping[str, Any], revisions: Sequence[Json]) -> Json | None:
-    """The revision whose data matches the live template (highest number if several)."""
-    live = templates.normalize(template_patch(workload))
-    matching = [cr for cr in revisions if templates.normalize(cr.get("data")) == live]
+def current_revision(
+    workload: Mapping[str, Any], revisions: Sequence[Json], raw_data: Mapping[str, str] | None = None
+) -> Json | None:
+    """The revision whose data matches the live template byte for byte (highest number if several)."""
+    matching = [cr for cr in revisions if matches(workload, cr, raw_data or {})]
     return max(matching, key=revision_number) if matching else None
 
 
-def plan_undo(workload: Json, revisions: Sequence[Json], to_revision: int) -> UndoPlan:
+def plan_undo(
+    workload: Json, revisions: Sequence[Json], to_revision: int, raw_data: Mapping[str, str] | None = None
+) -> UndoPlan:
     """kubectl's rollback for StatefulSet/DaemonSet: the revision `data` as a strategic merge patch.
 
-    kubectl compares the rebuilt patch byte for byte; we compare parsed JSON, so a revision written by an
-    older controller (serialisation drift) is still recognised as matching instead of being re-patched.
+    Like kubectl, "already matches" is a byte comparison of the rebuilt live patch with the revision's
+    data as the server sent it (`raw_data`, by uid), so a revision written by an older serializer does
+    not match and is patched (a no-op for the template, reported as "rolled back").
     """
+    raw = raw_data or {}
     mine = owned(workload, revisions)
     target = choose_target(mine, to_revision)
-    current = current_revision(workload, mine)
+    current = current_revision(workload, mine, raw)
     rv = str(workload["metadata"].get("resourceVersion", ""))
     number = revision_number(target)
     from_revision = revision_number(current) if current is not None else None
-    if templates.normalize(target.get("data")) == templates.normalize(template_patch(workload)):
+    if matches(workload, target, raw):
         return UndoPlan(
             target_revision=number,
             from_revision=from_revision,

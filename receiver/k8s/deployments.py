@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from receiver.core import refusals
+from receiver.core.goparse import GoSyntaxError, parse_int
 from receiver.core.timefmt import parse_rfc3339_or_none
 from receiver.core.workload import WorkloadKind
 from receiver.k8s import templates
@@ -37,14 +38,20 @@ ANNOTATIONS_TO_SKIP = frozenset(
 
 
 def revision_number(obj: Mapping[str, Any]) -> int | None:
-    """`deploymentutil.Revision`: missing annotation is revision 0; unparseable is None (kubectl skips it)."""
-    value = (obj.get("metadata", {}).get("annotations") or {}).get(REVISION)
-    if value is None:
-        return 0
+    """`deploymentutil.Revision`: missing annotation is revision 0; unparseable is None (kubectl skips it).
+
+    Parsed like Go's `strconv.ParseInt(v, 10, 64)`: " 2", "1_0" or "²" are not numbers to kubectl.
+    """
     try:
-        return int(value, 10)
-    except ValueError:
+        return revision_or_error(obj)
+    except GoSyntaxError:
         return None
+
+
+def revision_or_error(obj: Mapping[str, Any]) -> int:
+    """`deploymentutil.Revision` with its error (`strconv.ParseInt: parsing " 2": invalid syntax`)."""
+    value = (obj.get("metadata", {}).get("annotations") or {}).get(REVISION)
+    return 0 if value is None else parse_int(str(value))
 
 
 def is_controlled_by(obj: Mapping[str, Any], owner_uid: str) -> bool:
@@ -123,8 +130,9 @@ def current_revision(deployment: Mapping[str, Any], ordered: Sequence[Json]) -> 
     new = find_new_replica_set(deployment, ordered)
     if new is not None:
         return revision_number(new)
-    value = (deployment.get("metadata", {}).get("annotations") or {}).get(REVISION)
-    return int(value) if value is not None and value.isdigit() else None
+    if REVISION not in (deployment.get("metadata", {}).get("annotations") or {}):
+        return None
+    return revision_number(deployment)
 
 
 def plan_undo(deployment: Json, replica_sets: Sequence[Json], to_revision: int) -> UndoPlan:

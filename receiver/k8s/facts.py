@@ -37,7 +37,7 @@ def _current(snap: Snapshot) -> tuple[int | None, datetime | None]:
         if rs is None:
             return deployments.current_revision(snap.workload, snap.history), None
         return deployments.revision_number(rs), replica_set_went_live(snap.workload, rs)
-    cr = controllerrevisions.current_revision(snap.workload, snap.history)
+    cr = controllerrevisions.current_revision(snap.workload, snap.history, snap.revision_data)
     if cr is None:
         return None, None
     return controllerrevisions.revision_number(cr), controller_revision_went_live(cr)

@@ -35,5 +35,5 @@ class UndoResult:
 
 @dataclass(frozen=True, slots=True)
 class RolloutOutcome:
-    result: Literal["complete", "failed", "timed_out"]
+    result: Literal["complete", "failed", "timed_out", "pending"]  # pending: --watch=false, not done
     message: str  # kubectl's last status line, or its error

@@ -29,7 +29,7 @@ async def history(kube: KubeClient, ref: WorkloadRef) -> tuple[Revision, ...]:
 def plan(snap: Snapshot, to_revision: int) -> UndoPlan:
     if snap.ref.kind is WorkloadKind.DEPLOYMENT:
         return deployments.plan_undo(snap.workload, snap.history, to_revision)
-    return controllerrevisions.plan_undo(snap.workload, snap.history, to_revision)
+    return controllerrevisions.plan_undo(snap.workload, snap.history, to_revision, snap.revision_data)
 
 
 def guarded_patch(ref: WorkloadRef, undo_plan: UndoPlan, annotations: Mapping[str, str]) -> Any:
@@ -80,6 +80,7 @@ async def undo(
     expect_resource_version: str | None = None,
     audit: Mapping[str, str] | None = None,
     decided_on: WorkloadFacts | None = None,
+    snapshot_read: Snapshot | None = None,
 ) -> UndoResult:
     """`kubectl rollout undo`, atomically.
 
@@ -91,10 +92,15 @@ async def undo(
       spec, annotations, labels, live revision or history. Status-only writes by the controller do not
       count: if one lands between our read and our patch, we re-read, re-check and patch again;
     - the history no longer leads to the revision pinned in `audit` (`rolled-back-to`).
-    `dry_run` sends the same patch with `dryRun=All`.
+    `dry_run` sends the same patch with `dryRun=All`. `snapshot_read` is a snapshot the caller already
+    decided on: the first attempt uses it instead of reading again (one read, like kubectl's), and the
+    patch's resourceVersion precondition makes that safe.
     """
     for attempt in range(1, _ATTEMPTS_AFTER_STATUS_WRITES + 1):
-        snap = await snapshot(kube, ref)
+        if attempt == 1 and snapshot_read is not None:
+            snap = snapshot_read
+        else:
+            snap = await snapshot(kube, ref)
         _check_preconditions(snap, expect_resource_version, decided_on)
         try:
             return await _undo_once(kube, snap, to_revision=to_revision, dry_run=dry_run, audit_map=audit)

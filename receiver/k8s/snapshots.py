@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from receiver.core.timefmt import parse_rfc3339_or_none
 from receiver.core.workload import Revision, WorkloadKind, WorkloadRef
-from receiver.k8s import audit, controllerrevisions, deployments, resources, templates
+from receiver.k8s import audit, controllerrevisions, deployments, gojson, resources, templates
 from receiver.k8s.client import Json, KubeClient
 
 
@@ -17,6 +19,8 @@ class Snapshot:
     ref: WorkloadRef
     workload: Json
     history: tuple[Json, ...]  # owned ReplicaSets in kubectl's order, or owned ControllerRevisions
+    # ControllerRevision uid -> its `data` exactly as the server sent it (kubectl compares these bytes)
+    revision_data: Mapping[str, str] = field(default_factory=dict)
 
 
 async def list_all(kube: KubeClient, path: str, *, selector: str, what: str) -> list[Json]:
@@ -34,6 +38,31 @@ async def list_all(kube: KubeClient, path: str, *, selector: str, what: str) -> 
             return items
 
 
+async def _list_revisions(
+    kube: KubeClient, namespace: str, selector: str
+) -> tuple[list[Json], dict[str, str]]:
+    """ControllerRevisions and, by uid, the raw bytes of each one's `data` (pages followed like list_all)."""
+    path = resources.collection_path("controllerrevisions", namespace)
+    items: list[Json] = []
+    raw: dict[str, str] = {}
+    token = ""
+    while True:
+        query = {"labelSelector": selector, "limit": "500"}
+        if token:
+            query["continue"] = token
+        what = f"controllerrevisions.apps -n {namespace}"
+        text = await kube.request_text("list", path, query=query, what=what)
+        page = json.loads(text)
+        page_items = list(page.get("items") or ())
+        for item, data in zip(page_items, gojson.item_fields(text, "data"), strict=False):
+            if data is not None:
+                raw[str(item.get("metadata", {}).get("uid", ""))] = data
+        items.extend(page_items)
+        token = str((page.get("metadata") or {}).get("continue") or "")
+        if not token:
+            return items, raw
+
+
 async def snapshot(kube: KubeClient, ref: WorkloadRef) -> Snapshot:
     workload = await kube.request("get", resources.workload_path(ref), what=resources.describe(ref))
     selector = resources.selector_string(workload.get("spec", {}).get("selector"))
@@ -45,13 +74,8 @@ async def snapshot(kube: KubeClient, ref: WorkloadRef) -> Snapshot:
             what=f"replicasets.apps -n {ref.namespace}",
         )
         return Snapshot(ref, workload, tuple(deployments.kubectl_order(workload, replica_sets)))
-    revisions = await list_all(
-        kube,
-        resources.collection_path("controllerrevisions", ref.namespace),
-        selector=selector,
-        what=f"controllerrevisions.apps -n {ref.namespace}",
-    )
-    return Snapshot(ref, workload, tuple(controllerrevisions.owned(workload, revisions)))
+    revisions, raw = await _list_revisions(kube, ref.namespace, selector)
+    return Snapshot(ref, workload, tuple(controllerrevisions.owned(workload, revisions)), raw)
 
 
 def revisions_of(snap: Snapshot) -> tuple[Revision, ...]:

@@ -12,8 +12,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from receiver.core.goparse import GoSyntaxError
 from receiver.core.workload import WorkloadKind, WorkloadRef
-from receiver.k8s import errors, resources
+from receiver.k8s import deployments, errors, resources
 from receiver.k8s.client import KubeClient
 from receiver.k8s.results import RolloutOutcome
 
@@ -31,15 +32,25 @@ class RolloutFailed(Exception):
 class Status:
     message: str  # kubectl's line, without the trailing newline
     done: bool
+    pending: bool = False  # stopped before done (`--watch=false`)
 
 
 def _int(value: Any) -> int:
     return int(value or 0)
 
 
-def deployment_status(obj: Mapping[str, Any]) -> Status:
+def deployment_status(obj: Mapping[str, Any], revision: int = 0) -> Status:
     name = obj["metadata"]["name"]
     spec, status = obj.get("spec", {}), obj.get("status", {})
+    if revision > 0:
+        try:
+            running = deployments.revision_or_error(obj)
+        except GoSyntaxError as exc:
+            raise RolloutFailed(f'cannot get the revision of deployment "{name}": {exc}') from None
+        if running != revision:
+            raise RolloutFailed(
+                f"desired revision ({revision}) is different from the running revision ({running})"
+            )
     if _int(obj["metadata"].get("generation")) <= _int(status.get("observedGeneration")):
         for cond in status.get("conditions") or ():
             if cond.get("type") == "Progressing" and cond.get("reason") == "ProgressDeadlineExceeded":
@@ -59,7 +70,8 @@ def deployment_status(obj: Mapping[str, Any]) -> Status:
     return Status("Waiting for deployment spec update to be observed...", False)
 
 
-def daemonset_status(obj: Mapping[str, Any]) -> Status:
+def daemonset_status(obj: Mapping[str, Any], revision: int = 0) -> Status:
+    """kubectl ignores `--revision` for DaemonSets ("DaemonSets does not have history yet")."""
     name = obj["metadata"]["name"]
     spec, status = obj.get("spec", {}), obj.get("status", {})
     if (spec.get("updateStrategy") or {}).get("type") != "RollingUpdate":
@@ -76,7 +88,7 @@ def daemonset_status(obj: Mapping[str, Any]) -> Status:
     return Status("Waiting for daemon set spec update to be observed...", False)
 
 
-def statefulset_status(obj: Mapping[str, Any]) -> Status:
+def statefulset_status(obj: Mapping[str, Any], revision: int = 0) -> Status:
     spec, status = obj.get("spec", {}), obj.get("status", {})
     strategy = spec.get("updateStrategy") or {}
     if strategy.get("type") != "RollingUpdate":
@@ -91,14 +103,15 @@ def statefulset_status(obj: Mapping[str, Any]) -> Status:
         )
     rolling = strategy.get("rollingUpdate")
     updated = _int(status.get("updatedReplicas"))
-    if rolling is not None and rolling.get("partition") is not None:
-        partition = _int(rolling.get("partition"))
-        if spec.get("replicas") is not None and updated < replicas - partition:
-            return Status(
-                f"Waiting for partitioned roll out to finish: {updated} out of {replicas - partition} "
-                "new pods have been updated...",
-                False,
-            )
+    if rolling is not None:  # kubectl: any rollingUpdate block ends here, partition or not
+        if spec.get("replicas") is not None and rolling.get("partition") is not None:
+            partition = _int(rolling.get("partition"))
+            if updated < replicas - partition:
+                return Status(
+                    f"Waiting for partitioned roll out to finish: {updated} out of {replicas - partition} "
+                    "new pods have been updated...",
+                    False,
+                )
         return Status(f"partitioned roll out complete: {updated} new pods have been updated...", True)
     if status.get("updateRevision") != status.get("currentRevision"):
         return Status(
@@ -113,7 +126,7 @@ def statefulset_status(obj: Mapping[str, Any]) -> Status:
     )
 
 
-VIEWERS: dict[WorkloadKind, Callable[[Mapping[str, Any]], Status]] = {
+VIEWERS: dict[WorkloadKind, Callable[[Mapping[str, Any], int], Status]] = {
     WorkloadKind.DEPLOYMENT: deployment_status,
     WorkloadKind.DAEMONSET: daemonset_status,
     WorkloadKind.STATEFULSET: statefulset_status,
@@ -126,22 +139,35 @@ async def follow_rollout(
     *,
     timeout: float,  # noqa: ASYNC109 - the contract's name; it bounds the whole follow, not one call
     on_progress: Callable[[str], None] | None = None,
+    watch: bool = True,
+    revision: int = 0,
 ) -> RolloutOutcome:
     """Follow the rollout like `kubectl rollout status --timeout`, reporting each status line.
 
     API errors are not fatal while time remains: the watch breaks, we relist and carry on (the API
     server restarting mid-rollout is survivable). A timeout of 0 or less waits forever, like kubectl.
+    `watch=False` stops after the first line (result "pending" when not done, like `--watch=false`);
+    `revision` is kubectl's `--revision` pin (Deployments; an error when the running one differs).
     """
     report = on_progress or (lambda _line: None)
+
+    def viewer(obj: Mapping[str, Any]) -> Status:
+        status = VIEWERS[ref.kind](obj, revision)
+        return status if status.done or watch else Status(status.message, True, pending=True)
+
     try:
         async with asyncio.timeout(timeout if timeout > 0 else None):
-            return await _follow(kube, ref, report)
+            return await _follow(kube, ref, report, viewer)
     except TimeoutError:
         return RolloutOutcome("timed_out", TIMED_OUT)
 
 
-async def _follow(kube: KubeClient, ref: WorkloadRef, report: Callable[[str], None]) -> RolloutOutcome:
-    viewer = VIEWERS[ref.kind]
+async def _follow(
+    kube: KubeClient,
+    ref: WorkloadRef,
+    report: Callable[[str], None],
+    viewer: Callable[[Mapping[str, Any]], Status],
+) -> RolloutOutcome:
     path = resources.workload_path(ref)
     watch_path = resources.collection_path(resources.PLURALS[ref.kind], ref.namespace)
     what = resources.describe(ref)
@@ -187,4 +213,6 @@ def _evaluate(
     except RolloutFailed as exc:
         return RolloutOutcome("failed", str(exc))
     report(status.message)
+    if status.pending:
+        return RolloutOutcome("pending", status.message)
     return RolloutOutcome("complete", status.message) if status.done else None

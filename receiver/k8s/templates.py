@@ -1,61 +1,100 @@
-"""Pod-template comparison with the API machinery's semantic equality, on plain JSON.
+"""Pod-template comparison exactly as kubectl makes it, on plain JSON.
 
-kubectl decides "already matches" with `apiequality.Semantic.DeepEqual` after dropping the
-`pod-template-hash` label: null, missing, `[]` and `{}` are the same, and resource quantities compare
-by value ("500m" == "0.5"). We reproduce that on the wire format.
+kubectl decodes the API's JSON into Go structs and decides "already matches" with
+`apiequality.Semantic.DeepEqual` after dropping the `pod-template-hash` label. What that keeps apart is
+what Go decoding keeps apart, so we compare along the Go shape of `PodTemplateSpec`
+(`podtemplate_schema.py`, generated from k8s.io/api):
+- a pointer field: absent or `null` is nil, which differs from any value, even `{}`, `0`, `false` or
+  `""` (so `securityContext: {}` and no securityContext are different templates);
+- a non-pointer field: absent is its zero value (`resources: {}` equals no resources, `0` equals absent);
+- slices and maps: nil and empty are equal (`[]` equals absent, `{}` labels equal none);
+- quantities by value (`Quantity.Cmp`: "1000m" equals "1"), times by instant;
+- keys Go does not know are dropped by decoding, so they never count.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from datetime import datetime
 from typing import Any
+
+from receiver.core.timefmt import parse_rfc3339_or_none
+from receiver.k8s.podtemplate_schema import POD_TEMPLATE_SPEC, STRUCTS
+from receiver.k8s.quantity import QuantityError, parse_quantity
 
 POD_TEMPLATE_HASH = "pod-template-hash"
 CONTROLLER_REVISION_HASH = "controller-revision-hash"
 
-_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-_DECIMAL = {"n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1),
-            "k": Decimal("1e3"), "M": Decimal("1e6"), "G": Decimal("1e9"), "T": Decimal("1e12"),
-            "P": Decimal("1e15"), "E": Decimal("1e18")}  # fmt: skip
-# Maps whose values are resource.Quantity in a pod spec.
-_QUANTITY_MAPS = frozenset({"limits", "requests", "overhead"})
+Shape = tuple[Any, ...]
+_ABSENT = object()
 
 
-def parse_quantity(text: str) -> Decimal | None:
-    """A Kubernetes quantity as a number, or None when it is not one (then it compares as text)."""
-    for suffix, factor in _BINARY.items():
-        if text.endswith(suffix):
-            return _number(text[: -len(suffix)], Decimal(factor))
-    if text[-1:] in _DECIMAL and text[-1:] != "":
-        return _number(text[:-1], _DECIMAL[text[-1]])
-    return _number(text, Decimal(1))
+def semantic_equal(a: Any, b: Any, shape: Shape = POD_TEMPLATE_SPEC) -> bool:
+    """`apiequality.Semantic.DeepEqual` of the Go values JSON `a` and `b` decode to (`_ABSENT` = no key)."""
+    kind = shape[0]
+    if kind == "ptr":
+        a_nil, b_nil = a is _ABSENT or a is None, b is _ABSENT or b is None
+        if a_nil or b_nil:
+            return a_nil and b_nil
+        return semantic_equal(a, b, shape[1])
+    if kind == "struct":
+        fields = STRUCTS[shape[1]]
+        a_map = a if isinstance(a, Mapping) else {}
+        b_map = b if isinstance(b, Mapping) else {}
+        return all(
+            semantic_equal(a_map.get(name, _ABSENT), b_map.get(name, _ABSENT), inner)
+            for name, inner in fields.items()
+        )
+    if kind in ("slice", "bytes"):
+        a_list = a if isinstance(a, list | str) else ()
+        b_list = b if isinstance(b, list | str) else ()
+        if kind == "bytes":
+            return a_list == b_list
+        return len(a_list) == len(b_list) and all(
+            semantic_equal(x, y, shape[1]) for x, y in zip(a_list, b_list, strict=True)
+        )
+    if kind == "map":
+        a_map = a if isinstance(a, Mapping) else {}
+        b_map = b if isinstance(b, Mapping) else {}
+        return a_map.keys() == b_map.keys() and all(
+            semantic_equal(a_map[k], b_map[k], shape[1]) for k in a_map
+        )
+    return bool(_leaf(kind, a) == _leaf(kind, b))
 
 
-def _number(digits: str, factor: Decimal) -> Decimal | None:
+def _leaf(kind: str, value: Any) -> Any:
+    """A scalar as Go holds it; absent and `null` leave a non-pointer field at its zero value."""
+    present = value is not _ABSENT and value is not None
+    if kind == "string":
+        return value if present else ""
+    if kind == "bool":
+        return ("bool", value) if present else ("bool", False)
+    if kind in ("int", "float"):
+        return ("number", value) if present and not isinstance(value, bool) else ("number", 0)
+    if kind == "quantity":
+        return quantity_value(value) if present else 0
+    if kind == "intorstring":
+        if not present:
+            return ("int", 0)
+        return ("string", value) if isinstance(value, str) else ("int", value)
+    if kind == "time":
+        return _instant(value) if present else None
+    return value if present else None  # raw JSON (FieldsV1, RawExtension): compared as decoded
+
+
+def quantity_value(value: Any) -> Any:
+    """A quantity's exact value in nanounits (JSON numbers are read as their text, like Go does)."""
+    text = value if isinstance(value, str) else str(value)
     try:
-        return Decimal(digits) * factor if digits else None
-    except InvalidOperation:
-        return None
+        return parse_quantity(text.strip()).nanos
+    except QuantityError:
+        return ("unparseable", text)
 
 
-def normalize(value: Any, *, key: str = "") -> Any:
-    """Drop what Go's semantic equality ignores (null, empty maps and lists); quantities become numbers."""
-    if isinstance(value, Mapping):
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            if key in _QUANTITY_MAPS and isinstance(v, str):
-                out[k] = parse_quantity(v) if parse_quantity(v) is not None else v
-                continue
-            nv = normalize(v, key=k)
-            if nv is not None:
-                out[k] = nv
-        return out or None
-    if isinstance(value, list):
-        items = [normalize(v) for v in value]
-        return items or None
-    return value
+def _instant(value: Any) -> datetime | str:
+    parsed = parse_rfc3339_or_none(value) if isinstance(value, str) else None
+    return parsed if parsed is not None else str(value)
 
 
 def without_hash_label(template: Mapping[str, Any], label: str = POD_TEMPLATE_HASH) -> dict[str, Any]:
@@ -64,11 +103,11 @@ def without_hash_label(template: Mapping[str, Any], label: str = POD_TEMPLATE_HA
     labels = (result.get("metadata") or {}).get("labels")
     if isinstance(labels, dict):
         labels.pop(label, None)
-        if not labels:
+        if not labels:  # Go's omitempty drops the emptied map from kubectl's patch
             del result["metadata"]["labels"]
     return result
 
 
 def equal_ignore_hash(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
-    """kubectl's `equalIgnoreHash`: the same pod template once the hash label is ignored."""
-    return bool(normalize(without_hash_label(a)) == normalize(without_hash_label(b)))
+    """kubectl's `equalIgnoreHash`: Semantic.DeepEqual of the two templates without the hash label."""
+    return semantic_equal(without_hash_label(a), without_hash_label(b))

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from harness.waiting import eventually
 from receiver.commands import rollout as rollout_cmd
+from receiver.core.goparse import GoSyntaxError, parse_int
 from receiver.k8s import KubeClient, connect
 from receiver.k8s.client import RetryPolicy
 
@@ -120,6 +121,14 @@ def with_kube(
     return asyncio.run(main())
 
 
+def go_revision(text: str) -> int | None:
+    """A revision annotation as kubectl reads it (Go's ParseInt), None when kubectl skips it."""
+    try:
+        return parse_int(text)
+    except GoSyntaxError:
+        return None
+
+
 def _strip_ours(annotations: dict[str, str], *, keep_change_cause: bool) -> dict[str, str]:
     return {
         k: v
@@ -146,7 +155,14 @@ def settled(cp: Any, ns: str, kind: str, name: str, *, keep_change_cause: bool =
         history = history_objects(cp, ns, kind, obj)
         if kind == "Deployment":
             numbers = [
-                int(h["metadata"]["annotations"].get("deployment.kubernetes.io/revision", 0)) for h in history
+                n
+                for h in history
+                if (
+                    n := go_revision(
+                        h["metadata"]["annotations"].get("deployment.kubernetes.io/revision", "0")
+                    )
+                )
+                is not None
             ]
             live = obj["metadata"].get("annotations", {}).get("deployment.kubernetes.io/revision")
             if not numbers or str(max(numbers)) != live:

@@ -7,10 +7,15 @@ from typing import Any
 
 import pytest
 
-from receiver.commands.rollout import UsageError, history_table, parse_duration, parse_kind_name
+from receiver.commands.rollout import UsageError, history_table, parse_kind_name
+from receiver.core.goduration import GoDurationError, parse_duration_ns
+from receiver.core.goparse import GoSyntaxError, parse_int
 from receiver.core.workload import Revision, WorkloadKind
 from receiver.k8s import controllerrevisions, deployments, status, templates, workloads
 from receiver.k8s.errors import UndoRefused
+from receiver.k8s.quantity import parse_quantity
+from receiver.k8s.tabwriter import tabbed
+from receiver.k8s.templates import equal_ignore_hash
 
 UID = "d-uid"
 
@@ -331,10 +336,131 @@ def test_bad_resources_are_usage_errors(words: list[str]) -> None:
         parse_kind_name(words)
 
 
-def test_durations() -> None:
-    assert parse_duration("1h30m") == 5400 and parse_duration("90s") == 90 and parse_duration("0") == 0
-    with pytest.raises(UsageError):
-        parse_duration("5 minutes")
+# Expected values below are what Go 1.26 itself returns for the same input (time.ParseDuration,
+# strconv.ParseInt), captured by running a Go program on these strings.
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("1h30m", 5400000000000), ("1.5h", 5400000000000), ("300ms", 300000000), ("-1s", -1000000000),
+     ("0", 0), ("-0", 0), ("+5s", 5000000000), ("1µs", 1000), ("1μs", 1000), (".5s", 500000000),
+     ("5.s", 5000000000), ("2562047h", 9223369200000000000), ("9223372036854775807ns", 9223372036854775807),
+     ("0.000000001s", 1), ("0.0000000001s", 0), ("1.0000000005s", 1000000000)],
+)  # fmt: skip
+def test_go_durations(text: str, expected: int) -> None:
+    assert parse_duration_ns(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [("5", 'time: missing unit in duration "5"'), ("", 'time: invalid duration ""'),
+     ("5x", 'time: unknown unit "x" in duration "5x"'), (".", 'time: invalid duration "."'),
+     ("1e3s", 'time: unknown unit "e" in duration "1e3s"'), (" 2", 'time: invalid duration " 2"'),
+     ("²", 'time: invalid duration "\\xc2\\xb2"'), ("2562048h", 'time: invalid duration "2562048h"'),
+     ("1h-1s", 'time: unknown unit "h-" in duration "1h-1s"'), ("5 s", 'time: unknown unit " s" in duration "5 s"'),  # noqa: E501
+     ("1.5.5s", 'time: missing unit in duration "1.5.5s"'), ("9223372036854775808ns", 'time: invalid duration "9223372036854775808ns"')],  # noqa: E501
+)  # fmt: skip
+def test_go_duration_errors(text: str, error: str) -> None:
+    with pytest.raises(GoDurationError) as raised:
+        parse_duration_ns(text)
+    assert str(raised.value) == error
+
+
+@pytest.mark.parametrize(
+    ("text", "base", "expected"),
+    [("2", 10, 2), ("-0", 10, 0), ("010", 10, 10), ("010", 0, 8), ("0x10", 0, 16), ("0b11", 0, 3), ("0o7", 0, 7),  # noqa: E501
+     ("1_0", 0, 10), ("0_1", 0, 1), ("0x_1", 0, 1), ("-0x8000000000000000", 0, -(2**63)), ("+7", 10, 7)],
+)  # fmt: skip
+def test_go_parse_int(text: str, base: int, expected: int) -> None:
+    assert parse_int(text, base) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "base", "error"),
+    [(" 2", 10, 'parsing " 2": invalid syntax'), ("1_0", 10, 'parsing "1_0": invalid syntax'),
+     ("²", 10, 'parsing "²": invalid syntax'), ("", 0, 'parsing "": invalid syntax'),
+     ("1__0", 0, 'parsing "1__0": invalid syntax'), ("_1", 0, 'parsing "_1": invalid syntax'),
+     ("9223372036854775808", 10, 'parsing "9223372036854775808": value out of range'),
+     ("99999999999999999999x", 0, 'parsing "99999999999999999999x": value out of range'),
+     ("-", 10, 'parsing "-": invalid syntax'), ("0x", 0, 'parsing "0x": invalid syntax')],
+)  # fmt: skip
+def test_go_parse_int_errors(text: str, base: int, error: str) -> None:
+    with pytest.raises(GoSyntaxError) as raised:
+        parse_int(text, base)
+    assert str(raised.value) == f"strconv.ParseInt: {error}"
+
+
+@pytest.mark.parametrize(
+    ("text", "canonical"),
+    [("1000m", "1"), ("0.5", "500m"), ("1Gi", "1Gi"), ("1024Mi", "1Gi"), ("1073741824", "1073741824"),
+     ("1.5Gi", "1536Mi"), ("0.1Ki", "102400m"), ("1e3", "1e3"), ("100m", "100m"), ("0.0000000001", "1n"),
+     ("1000", "1k"), ("12e6", "12e6"), ("1500k", "1500k"), ("-2", "-2"), ("0", "0")],
+)  # fmt: skip
+def test_quantities_print_like_resource_quantity(text: str, canonical: str) -> None:
+    assert str(parse_quantity(text)) == canonical
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "equal"),
+    [("1000m", "1", True), ("1Gi", "1073741824", True), ("0.5", "500m", True), ("1k", "1000", True),
+     ("1", "1001m", False), ("1Ki", "1k", False)],
+)  # fmt: skip
+def test_quantity_spellings_compare_by_value(a: str, b: str, equal: bool) -> None:
+    assert (parse_quantity(a).cmp(parse_quantity(b)) == 0) is equal
+
+
+def _container(**fields: object) -> dict[str, object]:
+    return {
+        "metadata": {"labels": {"app": "web"}},
+        "spec": {"containers": [{"name": "app", "image": "i", **fields}]},
+    }
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "equal"),
+    [
+        # a pointer to an empty struct is not a nil pointer
+        (_container(securityContext={}), _container(), False),
+        (_container(livenessProbe={}), _container(livenessProbe=None), False),
+        # a non-pointer struct: absent is its zero value
+        (_container(resources={}), _container(), True),
+        # nil and empty slices and maps are equal
+        (_container(args=[]), _container(), True),
+        (_container(env=None), _container(env=[]), True),
+        ({"metadata": {"labels": {}}, "spec": {}}, {"spec": {}}, True),
+        # a zero non-pointer scalar equals absent; a pointer to zero does not
+        (_container(ports=[{"containerPort": 80, "hostPort": 0}]), _container(ports=[{"containerPort": 80}]), True),  # noqa: E501
+        ({"spec": {"terminationGracePeriodSeconds": 0}}, {"spec": {}}, False),
+        ({"spec": {"hostNetwork": False}}, {"spec": {}}, True),
+        ({"spec": {"automountServiceAccountToken": False}}, {"spec": {}}, False),
+        # quantities by value, IntOrString by type and value
+        (_container(resources={"limits": {"cpu": "1000m"}}), _container(resources={"limits": {"cpu": "1"}}), True),  # noqa: E501
+        (_container(resources={"limits": {"cpu": 1}}), _container(resources={"limits": {"cpu": "1"}}), True),
+        (_container(resources={"limits": {"cpu": "1"}}), _container(resources={"limits": {"cpu": "2"}}), False),  # noqa: E501
+        (_container(readinessProbe={"httpGet": {"port": 80}}), _container(readinessProbe={"httpGet": {"port": "80"}}), False),  # noqa: E501
+        # keys Go does not know are dropped when decoding; times compare by instant
+        (_container(unknownField=1), _container(), True),
+        ({"metadata": {"creationTimestamp": None}, "spec": {}}, {"spec": {}}, True),
+        ({"metadata": {"labels": {"pod-template-hash": "abc", "app": "x"}}}, {"metadata": {"labels": {"app": "x"}}}, True),  # noqa: E501
+    ],
+)  # fmt: skip
+def test_template_equality_is_go_semantic_deep_equal(
+    a: dict[str, object], b: dict[str, object], equal: bool
+) -> None:
+    assert equal_ignore_hash(a, b) is equal
+    assert equal_ignore_hash(b, a) is equal
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("REVISION\tCHANGE-CAUSE\n1\t<none>\n12\tdeploy\n", "REVISION  CHANGE-CAUSE\n1         <none>\n12        deploy\n"),  # noqa: E501
+        # a line without a tab flushes: widths start over after a multi-line change-cause
+        ("REVISION\tCHANGE-CAUSE\n1\tone\ntwo\n100\tx\n", "REVISION  CHANGE-CAUSE\n1         one\ntwo\n100  x\n"),  # noqa: E501
+        # a tab inside a change-cause starts another column
+        ("R\tC\n1\ta\tb\n22\tlonger\tc\n", "R   C\n1   a       b\n22  longer  c\n"),
+    ],
+)  # fmt: skip
+def test_tabwriter_matches_go(text: str, expected: str) -> None:
+    assert tabbed(text) == expected
 
 
 def test_history_table_is_kubectls_tabwriter_output() -> None:
