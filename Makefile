@@ -23,6 +23,7 @@ lint: bootstrap
 	$(UV) run --frozen mypy
 	$(UV) run --frozen lint-imports
 	$(UV) run --frozen python -m receiver.config.schema --check charts/rollback-receiver/values.schema.json
+	bash scripts/generate-podtemplate-schema.sh --check
 
 test: bootstrap lint
 	$(UV) run --frozen pytest

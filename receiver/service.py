@@ -31,6 +31,7 @@ from receiver.pipeline.dedupe import SeenSet
 from receiver.pipeline.intake import Intake
 from receiver.pipeline.items import WorkItem
 from receiver.pipeline.queue import Handler, WorkQueue
+from receiver.pipeline.reconcile import ReceiverName
 from receiver.telemetry.metrics import Metrics
 from receiver.web import admin
 from receiver.web.app import create_app
@@ -64,6 +65,7 @@ class Service:
         on_config: ConfigHook | None = None,
         ssl_context: ssl.SSLContext | None = None,
         seen: SeenSet | None = None,
+        receiver: ReceiverName | None = None,
         clock: Clock = utc_now,
     ) -> None:
         self._config = config
@@ -75,7 +77,13 @@ class Service:
         self._ssl_context = ssl_context
         self._reload_lock = asyncio.Lock()
         server = config.server
-        self.queue = WorkQueue(pipeline, capacity=server.queue_size, workers=server.workers, metrics=metrics)
+        self.queue = WorkQueue(
+            pipeline,
+            capacity=server.queue_size,
+            capacity_bytes=server.queue_bytes,
+            workers=server.workers,
+            metrics=metrics,
+        )
         self.seen = seen or seen_set(config)
         self._intake = Intake(
             config=lambda: self._config,
@@ -84,6 +92,7 @@ class Service:
             metrics=metrics,
             decisions=decisions,
             clock=clock,
+            receiver=receiver,
         )
         self._config_applied(config)
 
@@ -179,6 +188,7 @@ def _warn_restart_needed(old: Config, new: Config) -> None:
         "listen_host",
         "listen_port",
         "queue_size",
+        "queue_bytes",
         "workers",
         "dedupe_entries",
         "dedupe_ttl",
@@ -246,8 +256,11 @@ async def serve(options: ServeOptions) -> int:
         logger.error("cannot connect to the cluster: %s", exc)
         return 1
     seen = seen_set(config)
-    pipeline = Pipeline(config, kube, metrics, decisions, events=EventRecorder(), seen=seen)
-    reconciler = Reconciler(config, pipeline, metrics)
+    receiver = ReceiverName()
+    pipeline = Pipeline(
+        config, kube, metrics, decisions, events=EventRecorder(), seen=seen, receiver=receiver
+    )
+    reconciler = Reconciler(config, pipeline, metrics, receiver=receiver)
 
     async def apply_config(new: Config) -> None:
         await pipeline.apply_config(new)
@@ -263,6 +276,7 @@ async def serve(options: ServeOptions) -> int:
         on_config=apply_config,
         ssl_context=ssl_context,
         seen=seen,
+        receiver=receiver,
     )
     app = create_app(service)
     admin.install(app, pipeline)  # breaker status/reset, with the webhook's credentials

@@ -1,5 +1,5 @@
 """Talking to Alertmanager's HTTP API (v2): the only place that does."""
 
-from receiver.alertmanager.api import AlertmanagerAPIClient, AlertmanagerUnavailable
+from receiver.alertmanager.api import AlertmanagerAPIClient, AlertmanagerUnavailable, AlertState
 
-__all__ = ["AlertmanagerAPIClient", "AlertmanagerUnavailable"]
+__all__ = ["AlertState", "AlertmanagerAPIClient", "AlertmanagerUnavailable"]

@@ -515,6 +515,7 @@ SERVER = Section(
         Key("max_alerts_per_payload", Integer(1), "most alerts in one payload (413 above)"),
         Key("request_timeout", Duration(positive=True), "time to receive a request body (408 after)"),
         Key("queue_size", Integer(1), "work items waiting for a worker (503 when full)"),
+        Key("queue_bytes", Integer(1024), "bytes the waiting work items may hold (503 beyond)"),
         Key("workers", Integer(1), "work items decided concurrently"),
         Key(
             "shutdown_timeout",
@@ -538,6 +539,7 @@ def _alertmanager(reader: Reader, values: Values, path: str) -> AlertmanagerAPI:
 ALERTMANAGER = Section(
     [
         Key("urls", ListOf(URL), "Alertmanager base URLs to reconcile from (every HA peer)"),
+        Key("receiver", Text(), "our receiver's name there (default: the one webhook payloads carry)"),
         Key("bearer_token_file", File(), "token for Alertmanager's API"),
         Key("basic_auth", BASIC_AUTH, "basic auth for Alertmanager's API"),
         Key("ca_file", File(), "CA bundle for an https Alertmanager"),
@@ -715,7 +717,7 @@ class RouteDraft:
     guard_overrides: Values = field(default_factory=dict)
     continue_: bool = False
 
-    def finish(self, defaults: GuardSettings) -> Route:
+    def finish(self, defaults: GuardSettings, priority: int) -> Route:
         return Route(
             name=self.name,
             matchers=self.matchers,
@@ -725,6 +727,7 @@ class RouteDraft:
             revision=self.revision,
             guards=replace(defaults, **self.guard_overrides),
             continue_=self.continue_,
+            priority=priority,
         )
 
 
@@ -803,7 +806,7 @@ def _config(reader: Reader, values: Values, path: str) -> Config:
                 f"{draft.path}.target.max_targets",
                 f"{cap} exceeds limits.max_targets_per_alert ({limits.max_targets_per_alert})",
             )
-        routes.append(draft.finish(defaults))
+        routes.append(draft.finish(defaults, priority=len(routes)))
     own_namespace = values.get("own_namespace") or reader.environ.get("POD_NAMESPACE") or None
     return Config(
         source=reader.source,

@@ -74,6 +74,7 @@ class ServerConfig:
     max_alerts_per_payload: int = 1000
     request_timeout: timedelta = timedelta(seconds=10)
     queue_size: int = 1000
+    queue_bytes: int = 64 << 20  # what the queued alerts may hold (labels, annotations); 503 beyond
     dedupe_entries: int = 100_000  # bound of the in-memory seen-set (a fast path; the cluster is the truth)
     dedupe_ttl: timedelta = timedelta(hours=6)
     workers: int = 4  # concurrent WorkItems; rollbacks themselves are capped by limits.max_concurrent
@@ -86,6 +87,9 @@ class AlertmanagerAPI:
     """Where to reconcile from (level-triggered): Alertmanager's /api/v2/alerts."""
 
     urls: tuple[str, ...] = ()
+    # Our receiver's name in Alertmanager's config: reconciliation recovers only alerts routed to it.
+    # None: the name the webhook payloads carry (nothing is recovered before the first one arrives).
+    receiver: str | None = None
     bearer_token_file: Path | None = None
     basic: BasicAuth | None = None
     ca_file: Path | None = None
@@ -160,6 +164,7 @@ class Route:
     revision: RevisionSpec = RevisionSpec()
     guards: GuardSettings = GuardSettings()  # already merged with `defaults`
     continue_: bool = False  # like Alertmanager's `continue`: keep matching later routes
+    priority: int = 0  # its position in the config: work for earlier routes is taken first
 
 
 @dataclass(frozen=True, slots=True)

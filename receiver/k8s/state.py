@@ -6,7 +6,14 @@ re-read and re-apply the same pure mutation. So any number of replicas and resta
 a mutation that decides on the state (e.g. "is there budget left?") sees the state it changes.
 
 One JSON document under `data["state.json"]`; it stays small because finished claims are pruned once they
-are older than the longest budget window, and a pending confirmation lives only until it is decided.
+are older than the longest budget window, pending confirmations and tombstones are bounded, and a pending
+confirmation lives only until it is decided. The pure transitions are `receiver.core.ledger`.
+
+The breaker is mirrored in a second, tiny ConfigMap (`<name>-breaker`), written when the state is created and
+whenever the breaker moves. If the state ConfigMap disappears while its mirror exists, it was deleted (by
+hand, or by a mistaken cleanup): budgets and claims are lost, so the state comes back with the breaker OPEN
+and a human decides when rollbacks resume. A document that cannot be read is never reset: every decision
+on it is refused (reason api_error) until it is fixed or deleted.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from typing import Any, TypeVar
 
 from receiver.core.ledger import Breaker, Claim, GuardState, Outcome, PendingConfirmation, Tombstone, prune
 from receiver.core.settings import Config, StateConfig
-from receiver.core.timefmt import format_rfc3339_precise, parse_rfc3339
+from receiver.core.timefmt import format_rfc3339_precise, parse_rfc3339, parse_rfc3339_or_none
 from receiver.core.workload import WorkloadKind, WorkloadRef
 from receiver.k8s import errors
 from receiver.k8s.client import MERGE_PATCH, KubeClient
@@ -41,8 +48,11 @@ class StateStore:
         self._kube = kube
         self._config = config
         self._retention = retention  # finished claims older than this no longer count for any budget
-        self._path = f"/api/v1/namespaces/{config.namespace}/configmaps/{config.name}"
+        self._collection = f"/api/v1/namespaces/{config.namespace}/configmaps"
+        self._path = f"{self._collection}/{config.name}"
         self._what = f"configmaps/{config.name} -n {config.namespace}"
+        self.mirror_name = f"{config.name}-breaker"
+        self._mirror_path = f"{self._collection}/{self.mirror_name}"
 
     @classmethod
     def for_config(cls, kube: KubeClient, config: Config) -> StateStore:
@@ -54,10 +64,33 @@ class StateStore:
         try:
             body = await self._kube.request("get", self._path, what=self._what)
         except errors.NotFound:
-            return GuardState()
+            return await self._after_deletion()
         except errors.KubeError as exc:
             raise StateError(f"cannot read guard state {self._what}: {exc}") from exc
         return decode(body)
+
+    async def _after_deletion(self) -> GuardState:
+        """No state ConfigMap: a fresh install (no mirror either), or a deleted state (the mirror remains)."""
+        try:
+            mirror = await self._kube.request("get", self._mirror_path, what=self._what)
+        except errors.NotFound:
+            return GuardState()
+        except errors.KubeError as exc:
+            raise StateError(f"cannot read the breaker mirror of {self._what}: {exc}") from exc
+        was = (mirror.get("data") or {}).get("open") == "true"
+        logger.error(
+            "the guard state ConfigMap was deleted: budgets and claims are lost; the circuit breaker opens "
+            "until a human resets it",
+            extra={"state": self._what, "breaker_was_open": was},
+        )
+        return GuardState(
+            breaker=Breaker(
+                open=True,
+                reason=f"the guard state {self._what} was deleted (budgets and claims lost)"
+                + ("; the breaker was open" if was else ""),
+                opened_at=parse_rfc3339_or_none((mirror.get("data") or {}).get("opened_at")),
+            )
+        )
 
     async def update(self, mutate: Mutation[T], *, now: datetime) -> T:
         """Apply `mutate` (pure) to the freshest state and write it back atomically; returns its result.
@@ -70,32 +103,49 @@ class StateStore:
             if changed is current:
                 return result
             changed = prune(changed, now=now, retention=self._retention)
+            created = not current.resource_version
             try:
-                await self._write(changed, create=not current.resource_version)
+                await self._write(changed, create=created)
             except errors.Conflict:
                 continue  # another replica wrote first: decide again on what it wrote
+            if created or changed.breaker != current.breaker:
+                await self._mirror(changed.breaker)
             return result
         raise StateError(f"guard state {self._what} kept changing under us ({MAX_ATTEMPTS} conflicts)")
+
+    async def _mirror(self, breaker: Breaker) -> None:
+        """Best effort: the state itself is already written; a missing mirror only weakens deletion
+        detection, and the next breaker move writes it again."""
+        data = {"open": "true" if breaker.open else "false", "opened_at": _iso(breaker.opened_at) or ""}
+        try:
+            try:
+                await self._kube.request(
+                    "patch", self._mirror_path, body={"data": data}, content_type=MERGE_PATCH, what=self._what
+                )
+            except errors.NotFound:
+                await self._create(self.mirror_name, data)
+        except errors.KubeError as exc:
+            logger.warning("could not mirror the circuit breaker of %s: %s", self._what, exc)
+
+    async def _create(self, name: str, data: dict[str, str]) -> None:
+        await self._kube.request(
+            "create",
+            self._collection,
+            body={
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by": "rollback-receiver"}},
+                "data": data,
+            },
+            content_type="application/json",
+            what=self._what,
+        )
 
     async def _write(self, state: GuardState, *, create: bool) -> None:
         data = {DATA_KEY: json.dumps(encode(state), sort_keys=True, separators=(",", ":"))}
         try:
             if create:
-                await self._kube.request(
-                    "create",
-                    f"/api/v1/namespaces/{self._config.namespace}/configmaps",
-                    body={
-                        "apiVersion": "v1",
-                        "kind": "ConfigMap",
-                        "metadata": {
-                            "name": self._config.name,
-                            "labels": {"app.kubernetes.io/managed-by": "rollback-receiver"},
-                        },
-                        "data": data,
-                    },
-                    content_type="application/json",
-                    what=self._what,
-                )
+                await self._create(self._config.name, data)
             else:
                 await self._kube.request(
                     "patch",
@@ -130,7 +180,7 @@ def decode(configmap: Mapping[str, Any]) -> GuardState:
             ),
             resource_version=version,
         )
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (ValueError, LookupError, TypeError, AttributeError, OverflowError, RecursionError) as exc:
         # A hand-edited or corrupt document must not silently reset budgets: refuse to act on it.
         raise StateError(
             f"guard state {DATA_KEY} is not readable ({exc}); fix or delete the ConfigMap"

@@ -20,6 +20,7 @@ from receiver.pipeline.decision_log import DecisionLog
 from receiver.pipeline.dedupe import SeenSet, seen_key
 from receiver.pipeline.items import WorkItem
 from receiver.pipeline.queue import WorkQueue
+from receiver.pipeline.reconcile import ReceiverName
 from receiver.telemetry.metrics import Metrics
 
 logger = logging.getLogger(__name__)
@@ -79,7 +80,9 @@ class Intake:
         metrics: Metrics,
         decisions: DecisionLog,
         clock: Callable[[], datetime],
+        receiver: ReceiverName | None = None,
     ) -> None:
+        self._receiver = receiver
         self._config = config
         self._queue = queue
         self._seen = seen
@@ -97,6 +100,8 @@ class Intake:
         config = self._config()
         now = self._clock()
         result = IntakeResult()
+        if self._receiver is not None:
+            self._receiver.learn(payload.receiver)
         for alert in payload.alerts:
             self._metrics.alerts_received.labels(status=alert.status.value).inc()
             if result.queue_full:
@@ -133,6 +138,7 @@ class Intake:
             truncated_alerts=payload.truncated_alerts,
             received_at=now,
             source=Source.WEBHOOK,
+            priority=route.priority,
         )
         if self._queue.offer(item):
             result.results.append(AlertResult(alert, route.name, Outcome.QUEUED))

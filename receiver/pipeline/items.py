@@ -9,6 +9,9 @@ from receiver.core.alerts import Alert
 from receiver.core.decisions import Source
 from receiver.core.settings import Route
 
+# Objects, keys and the timestamps of one queued item, measured (sys.getsizeof) with empty labels.
+_ITEM_OVERHEAD = 2048
+
 
 @dataclass(frozen=True, slots=True)
 class WorkItem:
@@ -19,3 +22,11 @@ class WorkItem:
     truncated_alerts: int  # > 0 => guards refuse (the payload is incomplete)
     received_at: datetime
     source: Source
+    priority: int = 0  # lower first: the route's position in the config
+
+    @property
+    def size(self) -> int:
+        """What the item holds in memory, roughly: its label and annotation text plus a fixed overhead."""
+        alert = self.alert
+        text = sum(len(k) + len(v) for m in (alert.labels, alert.annotations) for k, v in m.items())
+        return text + len(alert.generator_url) + len(self.group_key) + len(self.receiver) + _ITEM_OVERHEAD

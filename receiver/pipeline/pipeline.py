@@ -4,7 +4,7 @@
     ignore / no target      -> recorded at the alert level
     firing, per target      -> ResolveTargets
       (one at a time per workload)
-        read facts -> Decide -> Reserve -> act:
+        read facts -> Decide -> Reserve -> AlertmanagerGate (silenced? inhibited? muted? resolved?) -> act:
             WAIT      -> Wait      (pending confirmation in the ledger)
             ROLLBACK  -> Rollback  -> Verify
             DRY_RUN   -> DryRun
@@ -40,12 +40,14 @@ from receiver.pipeline.dedupe import SeenSet
 from receiver.pipeline.inflight import InFlight
 from receiver.pipeline.items import WorkItem
 from receiver.pipeline.ledger import Ledger, breaker_summary
+from receiver.pipeline.reconcile import ReceiverName
 from receiver.pipeline.recovery import Recovery
 from receiver.pipeline.reporting import Reporter
 from receiver.pipeline.stages.base import Deps
 from receiver.pipeline.stages.decide import Decide
 from receiver.pipeline.stages.decline import Decline
 from receiver.pipeline.stages.dry_run import DryRun
+from receiver.pipeline.stages.gate import AlertmanagerGate
 from receiver.pipeline.stages.reserve import Reserve
 from receiver.pipeline.stages.resolved import Resolved
 from receiver.pipeline.stages.rollback import Rollback
@@ -83,6 +85,7 @@ class Pipeline:
         *,
         events: EventRecorder,
         seen: SeenSet | None = None,
+        receiver: ReceiverName | None = None,
         clock: Clock = utc_now,
         holder: str | None = None,
     ) -> None:
@@ -112,6 +115,7 @@ class Pipeline:
         self._targets = ResolveTargets(deps)
         self._decide = Decide(deps)
         self._reserve = Reserve(deps, self._decide)
+        self._gate = AlertmanagerGate(deps, receiver)
         verify = Verify(deps)
         self._wait = Wait(deps)
         self._rollback = Rollback(deps, verify)
@@ -185,10 +189,11 @@ class Pipeline:
             return
         decision = await self._decide.run(item, facts)
         decision = await self._reserve.run(item, facts, decision)
+        decision = await self._gate.run(item, facts, decision)
         if decision.verdict is Verdict.WAIT:
             await self._wait.run(item, facts, decision)
             return
-        if decision.reason != Reason.IN_PROGRESS:  # a final decision ends the alert's pending confirmation
+        if decision.final:  # ends the alert's pending confirmation (a transient one is tried again)
             await self._ledger.forget_pending(pending_key(item.alert.episode_key, item.route.name))
         if decision.verdict is Verdict.ROLLBACK:
             await self._rollback.run(item, facts, decision)

@@ -1,5 +1,10 @@
 """The bounded queue between the webhook and the pipeline, and the workers that drain it.
 
+Work is taken by priority, then in arrival order: a critical alert never waits behind a backlog of lesser
+ones (the priority is the route's position in the config, as the seed's matrix lists Critical/High first).
+The queue is bounded by items and by the bytes the queued alerts hold, so hostile label values cannot make
+it grow past what the config allows.
+
 The webhook answers 200 only after `offer` succeeded, and 503 when it did not, so Alertmanager keeps
 every alert we could not take. On shutdown the queue stops taking work, drains until a deadline, and
 then hands back (logs) what it could not finish: Alertmanager re-sends it and the reconciler recovers it.
@@ -9,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from typing import Protocol
 
@@ -22,6 +28,9 @@ class Handler(Protocol):
     async def handle(self, item: WorkItem) -> None: ...  # must not raise for expected failures
 
 
+Entry = tuple[int, int, WorkItem]  # (priority, arrival number, item)
+
+
 class WorkQueue:
     def __init__(
         self,
@@ -29,10 +38,14 @@ class WorkQueue:
         *,
         capacity: int,
         workers: int,
+        capacity_bytes: int = 64 << 20,
         metrics: Metrics | None = None,
     ) -> None:
         self._handler = handler
-        self._queue: asyncio.Queue[WorkItem] = asyncio.Queue(maxsize=capacity)
+        self._queue: asyncio.PriorityQueue[Entry] = asyncio.PriorityQueue(maxsize=capacity)
+        self._arrivals = itertools.count()
+        self._bytes = 0
+        self._capacity_bytes = capacity_bytes
         self._workers_wanted = workers
         self._workers: list[asyncio.Task[None]] = []
         self._inflight: dict[asyncio.Task[None], WorkItem] = {}
@@ -64,16 +77,28 @@ class WorkQueue:
             for i in range(self._workers_wanted)
         ]
 
+    @property
+    def queued_bytes(self) -> int:
+        return self._bytes
+
     def offer(self, item: WorkItem) -> bool:
-        """Queue without waiting; False when full or shutting down (the caller answers 503)."""
+        """Queue without waiting; False when full (items or bytes) or stopping (the caller answers 503)."""
         if not self._accepting:
             return False
+        size = item.size
+        if self._bytes + size > self._capacity_bytes:
+            return False
         try:
-            self._queue.put_nowait(item)
+            self._queue.put_nowait((item.priority, next(self._arrivals), item))
         except asyncio.QueueFull:
             return False
+        self._bytes += size
         self._gauge()
         return True
+
+    def _taken(self, entry: Entry) -> WorkItem:
+        self._bytes -= entry[2].size
+        return entry[2]
 
     async def stop(self, drain_seconds: float) -> list[WorkItem]:
         """Stop taking work, let the workers finish what is queued for up to `drain_seconds`, then
@@ -90,7 +115,7 @@ class WorkQueue:
                 await worker
         self._workers = []
         while not self._queue.empty():
-            unfinished.append(self._queue.get_nowait())
+            unfinished.append(self._taken(self._queue.get_nowait()))
             self._queue.task_done()
         self._gauge()
         for item in unfinished:
@@ -106,7 +131,7 @@ class WorkQueue:
 
     async def _work(self) -> None:
         while True:
-            item = await self._queue.get()
+            item = self._taken(await self._queue.get())
             self._gauge()
             task = asyncio.current_task()
             assert task is not None

@@ -59,7 +59,7 @@ def decision_fields(decision: Decision) -> dict[str, object]:
         "to_revision": decision.to_revision,
         "decided_at": decision.decided_at.isoformat() if decision.decided_at else None,
         "not_before": decision.not_before.isoformat() if decision.not_before else None,
-        "source": decision.source.value,
+        "source": str(decision.source),
         "final": decision.final,
     }
 

@@ -54,8 +54,8 @@ WORKLOAD_RULES = {
 STATE_CONFIGMAP = f"{RELEASE}-state"
 STATE_RULES = {
     ("", "configmaps", "create", ()),
-    ("", "configmaps", "get", (STATE_CONFIGMAP,)),
-    ("", "configmaps", "patch", (STATE_CONFIGMAP,)),
+    ("", "configmaps", "get", (STATE_CONFIGMAP, f"{STATE_CONFIGMAP}-breaker")),
+    ("", "configmaps", "patch", (STATE_CONFIGMAP, f"{STATE_CONFIGMAP}-breaker")),
 }
 
 

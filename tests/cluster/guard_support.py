@@ -18,6 +18,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from receiver.core.alerts import Alert, AlertStatus
+from receiver.core.decisions import Source
 from receiver.core.ledger import GuardState
 from receiver.core.settings import Action, Config, GuardSettings, Route, StateConfig, TargetSpec
 from receiver.core.workload import WorkloadKind
@@ -144,7 +145,7 @@ class Rig:
             group_key="{}:{}",
             truncated_alerts=truncated,
             received_at=self.now(),
-            source="webhook",
+            source=Source.WEBHOOK,
         )
         await self.actuator.handle(item)
 

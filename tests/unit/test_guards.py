@@ -14,7 +14,7 @@ import pytest
 from receiver.core import guards
 from receiver.core.alerts import Alert, AlertStatus
 from receiver.core.decisions import Decision, Verdict
-from receiver.core.ledger import Breaker, Claim, GuardState, Outcome, claim_key
+from receiver.core.ledger import Breaker, Claim, GuardState, Outcome, Tombstone, claim_key
 from receiver.core.settings import (
     Action,
     Budget,
@@ -607,3 +607,10 @@ def test_a_helm_release_rollback_names_the_helm_rollback_command() -> None:
     decision = guards.decide(case.alert, case.route, case.facts, case.state, case.config, case.now)
     assert decision.verdict is Verdict.ROLLBACK
     assert "`helm rollback shop -n shop`" in decision.message
+
+
+def test_a_resolved_episode_never_rolls_back() -> None:
+    case = baseline()
+    state = dataclasses.replace(case.state, resolved=(Tombstone(case.alert.episode_key, NOW),))
+    decision = guards.decide(case.alert, case.route, case.facts, state, case.config, case.now)
+    assert (decision.verdict, decision.reason) == (Verdict.SKIP, "alert_resolved")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -137,3 +138,35 @@ def test_forget_lets_a_retry_through() -> None:
     seen.mark("a")
     seen.forget("a")
     assert seen.mark("a")
+
+
+def prioritised(n: int, priority: int) -> WorkItem:
+    return dataclasses.replace(item(n), priority=priority)
+
+
+async def test_work_is_taken_by_route_priority_then_arrival() -> None:
+    recorder = Recorder(hold=0.05)
+    queue = WorkQueue(recorder, capacity=10, workers=1)
+    queue.start()
+    assert queue.offer(prioritised(0, 5))  # the worker takes it at once and is busy with it
+    await asyncio.sleep(0.01)
+    for n, priority in ((1, 2), (2, 2), (3, 0), (4, 1)):
+        assert queue.offer(prioritised(n, priority))
+    await asyncio.sleep(0.5)
+    await queue.stop(1)
+    assert recorder.handled == ["A0", "A3", "A4", "A1", "A2"]
+
+
+async def test_the_queue_is_bounded_by_bytes_too() -> None:
+    queue = WorkQueue(Recorder(hold=10), capacity=1000, workers=1, capacity_bytes=30_000)
+    queue.start()
+    big = dataclasses.replace(
+        item(0), alert=dataclasses.replace(item(0).alert, annotations={"d": "x" * 9000})
+    )
+    assert queue.offer(big)  # taken by the worker
+    await asyncio.sleep(0.01)
+    assert queue.offer(big) and queue.offer(big)
+    assert not queue.offer(big)  # a third waiting one would pass the byte bound
+    assert queue.offer(item(1))  # a small one still fits
+    assert queue.queued_bytes <= 30_000
+    await queue.stop(0)
