@@ -31,10 +31,10 @@ GOOD_ERROR_RATIO = 0.001
 REQUESTS_PER_TICK = 1000  # per poll; big enough that 0.1% is a whole request
 
 
-def error_ratio_for(image: str) -> float:
+def error_ratio_for(image: str, bad_ratio: float = BAD_ERROR_RATIO) -> float:
     """The 5xx share of requests served by `image` (the seed: 0.1% normally, 3.2% with v1.2.0)."""
     tag = image.rpartition(":")[2] if ":" in image.rpartition("/")[2] else ""
-    return BAD_ERROR_RATIO if tag == BAD_IMAGE_TAG else GOOD_ERROR_RATIO
+    return bad_ratio if tag == BAD_IMAGE_TAG else GOOD_ERROR_RATIO
 
 
 def container_image(deployment: dict[str, Any], container: str) -> str | None:
@@ -55,15 +55,19 @@ class Tick:
     errors: int
 
 
-def serve_tick(image: str | None, requests: int = REQUESTS_PER_TICK) -> Tick:
+def serve_tick(
+    image: str | None, requests: int = REQUESTS_PER_TICK, *, bad_ratio: float = BAD_ERROR_RATIO
+) -> Tick:
     if image is None:
         return Tick(image=None, ok=0, errors=0)
-    errors = round(requests * error_ratio_for(image))
+    errors = round(requests * error_ratio_for(image, bad_ratio))
     return Tick(image=image, ok=requests - errors, errors=errors)
 
 
 class ErrorRateExporter:
-    """Counters on their own registry, a poll thread and a loopback metrics server. Not reusable."""
+    """Counters on their own registry, a poll thread and a loopback metrics server. Not reusable.
+
+    `bad_error_ratio` is the 5xx share while the bad release runs (the seed's 3.2%; 1.0 is an outage)."""
 
     def __init__(
         self,
@@ -72,8 +76,10 @@ class ErrorRateExporter:
         interval: float = 1.0,
         host: str = "127.0.0.1",
         port: int = 0,
+        bad_error_ratio: float = BAD_ERROR_RATIO,
     ) -> None:
         self._read_image = read_image
+        self._bad_error_ratio = bad_error_ratio
         self._interval = interval
         self._host = host
         self._port = port
@@ -133,7 +139,7 @@ class ErrorRateExporter:
             self._read_errors.inc()
             log.warning("cannot read the Deployment: %s", exc)
             image = self.image
-        tick = serve_tick(image)
+        tick = serve_tick(image, bad_ratio=self._bad_error_ratio)
         with self._lock:
             if image != self._image:
                 if self._image is not None:

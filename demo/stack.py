@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from harness.receiver import ReceiverProcess
+from receiver.config import parse_duration
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = REPO_ROOT / "config"
@@ -124,10 +125,7 @@ def alertmanager_config(
     urls = [webhook_urls] if isinstance(webhook_urls, str) else list(webhook_urls)
     doc = _load("alertmanager.yml")
     derived = Derived(doc)
-    route = doc["route"]
-    for key, value in (("group_wait", timings.group_wait), ("group_interval", timings.group_interval)):
-        derived.set(f"route.{key}", route.get(key), value)
-        route[key] = value
+    _shorten_group_timers(doc["route"], "route", timings, derived, root=True)
     for receiver in doc.get("receivers") or []:
         hooks = receiver.get("webhook_configs") or []
         if not hooks:
@@ -143,6 +141,20 @@ def alertmanager_config(
         authorization["credentials_file"] = str(token_file)
         receiver["webhook_configs"] = [{**copy.deepcopy(template), "url": url} for url in urls]
     return derived
+
+
+def _shorten_group_timers(
+    route: dict[str, Any], where: str, timings: Timings, derived: Derived, *, root: bool = False
+) -> None:
+    """The root route gets the short timers; a child route that sets its own keeps a value already
+    shorter (the rollback route's group_wait: 0s)."""
+    for key, short in (("group_wait", timings.group_wait), ("group_interval", timings.group_interval)):
+        current = route.get(key)
+        if root or (current is not None and parse_duration(str(current)) > parse_duration(short)):
+            derived.set(f"{where}.{key}", current, short)
+            route[key] = short
+    for index, child in enumerate(route.get("routes") or []):
+        _shorten_group_timers(child, f"{where}.routes[{index}]", timings, derived)
 
 
 def exporter_scrape_config(exporter_url: str, *, namespace: str = SHOP) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import binaries, pki
+from harness.pod_behaviours import STAGES_FILE as POD_BEHAVIOUR_STAGES
 from harness.binaries import (
     ETCD,
     KUBE_APISERVER,
@@ -309,6 +310,8 @@ class ControlPlane(ClusterAccess):
             [
                 f"--kubeconfig={self.kubeconfig}",
                 f"--config={self.bins.kwok_stages}",
+                # Our own stages for pods that never become ready or crash-loop (opt-in by pod label).
+                f"--config={POD_BEHAVIOUR_STAGES}",
                 "--manage-all-nodes=false",
                 f"--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION}=fake",
                 "--node-lease-duration-seconds=40",

@@ -115,3 +115,14 @@ def test_alertmanager_config_sends_to_every_replica_with_the_token_file(tmp_path
         assert hook["send_resolved"] is True
     assert derived.document["route"]["group_wait"] == "1s"
     assert derived.document["route"]["group_interval"] == "5s"
+
+
+def test_alertmanager_config_shortens_the_per_severity_routes_too(tmp_path: Path) -> None:
+    derived = alertmanager_config("http://127.0.0.1:1/webhook", tmp_path / "token")
+    (rollback,) = [r for r in derived.document["route"]["routes"] if r["receiver"] == "rollback-receiver"]
+    assert rollback["group_wait"] == "0s"  # already shorter than the demo's 1s: kept
+    by_severity = {child["matchers"][0]: child for child in rollback["routes"]}
+    assert by_severity['severity="medium"']["group_wait"] == "1s"  # config/: 10s
+    assert by_severity['severity="critical"']["group_wait"] == "0s"
+    assert {child["group_interval"] for child in rollback["routes"]} == {"5s"}  # config/: 10s .. 5m
+    assert any("routes[0].routes[3].group_interval: 5m -> 5s" in change for change in derived.changes)
