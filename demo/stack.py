@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from harness.receiver import ReceiverProcess
-from receiver.config import parse_duration
+from receiver.core.durations import parse_duration
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = REPO_ROOT / "config"

@@ -84,7 +84,7 @@ class Service:
             workers=server.workers,
             metrics=metrics,
         )
-        self.seen = seen or seen_set(config)
+        self.seen = seen if seen is not None else seen_set(config)
         self._intake = Intake(
             config=lambda: self._config,
             queue=self.queue,

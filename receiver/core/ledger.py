@@ -123,6 +123,9 @@ class GuardState:
     breaker: Breaker = field(default_factory=Breaker)
     pending: tuple[PendingConfirmation, ...] = ()
     resolved: tuple[Tombstone, ...] = ()
+    # Our receiver's name in Alertmanager, as the webhooks carry it: kept here so reconciliation after a
+    # restart (or on another replica) knows which alerts are ours before the next webhook arrives.
+    receiver: str = ""
     resource_version: str = ""
 
     def resolved_at(self, alert_key: str) -> datetime | None:
@@ -264,6 +267,10 @@ def resolve(
         return state, cancelled
     tombstones = (*state.resolved, Tombstone(alert_key, at))[-MAX_TOMBSTONES:]
     return replace(state, resolved=tombstones), cancelled
+
+
+def remember_receiver(state: GuardState, name: str) -> GuardState:
+    return state if not name or state.receiver == name else replace(state, receiver=name)
 
 
 def prune(state: GuardState, *, now: datetime, retention: timedelta) -> GuardState:

@@ -175,6 +175,7 @@ def decode(configmap: Mapping[str, Any]) -> GuardState:
             claims=tuple(_claim(c) for c in doc.get("claims", [])),
             breaker=_breaker(doc.get("breaker") or {}),
             pending=tuple(_pending(p) for p in doc.get("pending", [])),
+            receiver=str(doc.get("receiver") or ""),
             resolved=tuple(
                 Tombstone(str(t["alert_key"]), _required_time(t["at"])) for t in doc.get("resolved", [])
             ),
@@ -228,6 +229,7 @@ def encode(state: GuardState) -> dict[str, Any]:
             for p in state.pending
         ],
         "resolved": [{"alert_key": t.alert_key, "at": _iso(t.at)} for t in state.resolved],
+        "receiver": state.receiver,
     }
 
 

@@ -114,6 +114,16 @@ class Ledger:
 
         return await self._store.update(mutate, now=self._clock())
 
+    async def receiver(self, learnt: str | None) -> str | None:
+        """Our receiver's name: the one learnt from webhooks (kept in the state for the others), else the
+        one the state keeps."""
+        if learnt:
+            await self._store.update(
+                lambda s: _same(transitions.remember_receiver(s, learnt)), now=self._clock()
+            )
+            return learnt
+        return (await self._store.read()).receiver or None
+
     async def open_breaker(self, reason: str) -> GuardState:
         now = self._clock()
         return await self._store.update(lambda s: _same(transitions.open_breaker(s, reason, now)), now=now)

@@ -210,6 +210,9 @@ class Pipeline:
     async def cancel_inactive_pending(self, active: set[str]) -> int:
         return await self._ledger.cancel_inactive_pending(active)
 
+    async def receiver_name(self, learnt: str | None) -> str | None:
+        return await self._ledger.receiver(learnt)
+
     async def apply_config(self, config: Config) -> None:
         self._config = config
         self._ledger.configure(config)

@@ -7,9 +7,10 @@ time interval (Alertmanager 0.25's API does not say so: we evaluate its routing 
 from `/api/v2/status`), and hand the ones this process has not decided yet to the pipeline with
 `source=reconcile`. An alert Alertmanager routes to another team's receiver is never ours to act on.
 
-Our receiver's name is `alertmanager.receiver`, else the name the webhook payloads carry; until one of them
-is known, nothing is recovered. The pipeline's exactly-once rule (cluster state) makes a re-delivery
-harmless; the local "decided" memory only saves work and Events.
+Our receiver's name is `alertmanager.receiver`, else the name the webhook payloads carry (kept in the shared
+state, so a restarted replica knows it too); until one of them is known, nothing is recovered. The
+pipeline's exactly-once rule (cluster state) makes a re-delivery harmless; the local "decided" memory only
+saves work and Events.
 
 Also: a pending confirmation whose alert is no longer active anywhere is cancelled (its resolved
 notification was lost), so a confirmation delay never acts on an alert that stopped firing.
@@ -41,6 +42,8 @@ class Pipeline(Protocol):
     def has_decided(self, alert: Alert, route: Route) -> bool: ...
 
     async def cancel_inactive_pending(self, active: set[str]) -> int: ...
+
+    async def receiver_name(self, learnt: str | None) -> str | None: ...
 
 
 class ReceiverName:
@@ -77,9 +80,9 @@ class Reconciler:
         self._config = config
         self._api = AlertmanagerAPIClient(config.alertmanager)
 
-    @property
-    def receiver(self) -> str | None:
-        return self._config.alertmanager.receiver or self._receiver.learnt
+    async def receiver(self) -> str | None:
+        """Configured, else learnt from webhooks (by this replica, or by any, through the shared state)."""
+        return self._config.alertmanager.receiver or await self._pipeline.receiver_name(self._receiver.learnt)
 
     async def run_forever(self) -> None:
         while True:
@@ -95,7 +98,7 @@ class Reconciler:
 
     async def run_once(self) -> int:
         """One pass; returns how many alerts were handed to the pipeline."""
-        receiver = self.receiver
+        receiver = await self.receiver()
         if receiver is None:
             self._metrics.reconcile_runs.labels(result="no_receiver").inc()
             logger.info("reconciliation waits: our receiver name is not known yet (alertmanager.receiver)")

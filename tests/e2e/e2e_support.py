@@ -36,7 +36,12 @@ def receiver_config(
         ),
     }
     if alertmanager_urls:
-        config["alertmanager"] = {"urls": list(alertmanager_urls), "interval": "2s"}
+        # The receiver's name in Alertmanager's config (harness.alertmanager.webhook_config's default).
+        config["alertmanager"] = {
+            "urls": list(alertmanager_urls),
+            "interval": "2s",
+            "receiver": "rollback-receiver",
+        }
     if limits:
         config["limits"] = dict(limits)
     config.update(extra or {})

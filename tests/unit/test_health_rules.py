@@ -16,10 +16,11 @@ import pytest
 import yaml
 
 from harness.binaries import DebianPackageMissingError, debian_binary
-from receiver.alerts import Alert, AlertStatus
-from receiver.config import Action, load_config
-from receiver.routing import render_refs, select_routes
-from receiver.workload import WorkloadKind, WorkloadRef
+from receiver.config import load_config
+from receiver.core.alerts import Alert, AlertStatus
+from receiver.core.routing import render_refs, select_routes
+from receiver.core.settings import Action
+from receiver.core.workload import WorkloadKind, WorkloadRef
 
 REPO = Path(__file__).resolve().parents[2]
 PACK = REPO / "config" / "rules" / "health.yml"
