@@ -128,8 +128,13 @@ def main() -> int:
             receiver.stop()
             plane.stop(keep_logs=False)
     load = os.getloadavg()[0]
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, load {load:.2f}, {platform.python_version()}")
-    print(f"backlog: {args.backlog} medium alerts, {args.per_payload} a payload, posted in {posted_backlog:.1f}s")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, load {load:.2f}, {platform.python_version()}"
+    )
+    print(
+        f"backlog: {args.backlog} medium alerts, {args.per_payload} a payload, "
+        f"posted in {posted_backlog:.1f}s"
+    )
     print(
         f"critical alert: webhook -> decision {(decided - sent).total_seconds() * 1000:.0f} ms, "
         f"webhook -> patch seen {(patched_seen - sent).total_seconds() * 1000:.0f} ms"
