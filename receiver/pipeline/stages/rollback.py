@@ -26,6 +26,7 @@ class Rollback:
     async def run(self, item: WorkItem, facts: WorkloadFacts, decision: Decision) -> None:
         deps, ref, alert = self._deps, facts.ref, item.alert
         key = claim_key(alert.episode_key, ref)
+        applied_at = None
         await deps.report.report(decision, facts)
         try:
             result = await undo(
@@ -57,8 +58,11 @@ class Rollback:
                     deps.skip(item, Reason.ALREADY_AT_TARGET, result.message, ref), facts
                 )
                 return
-        await deps.ledger.mark_patched(key, deps.clock())
-        await self._verify.run(key, ref, facts.uid, alert.name, item.route.guards.verify_timeout)
+            applied_at = result.applied_at
+        patched_at = deps.clock()
+        await deps.ledger.mark_patched(key, patched_at)
+        verify_for = item.route.guards.verify_timeout
+        await self._verify.run(key, ref, facts.uid, alert.name, verify_for, applied_at or patched_at)
 
     async def _patched_anyway(self, ref: WorkloadRef, alert_key: str) -> bool:
         try:

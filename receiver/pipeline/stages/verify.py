@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from receiver.core.decisions import EventReason
 from receiver.core.ledger import Outcome
@@ -23,10 +23,20 @@ class Verify:
     def __init__(self, deps: Deps) -> None:
         self._deps = deps
 
-    async def run(self, key: str, ref: WorkloadRef, uid: str, alert_name: str, verify_for: timedelta) -> None:
+    async def run(
+        self,
+        key: str,
+        ref: WorkloadRef,
+        uid: str,
+        alert_name: str,
+        verify_for: timedelta,
+        patched_at: datetime | None = None,
+    ) -> None:
+        """`patched_at`: when the undo was applied (the API server's clock when known); a progress
+        deadline exceeded before it belongs to the revision we rolled back from."""
         deps = self._deps
         started = time.perf_counter()
-        rollout = await follow_rollout(deps.kube, ref, timeout=verify_for.total_seconds())
+        rollout = await follow_rollout(deps.kube, ref, timeout=verify_for.total_seconds(), since=patched_at)
         outcome = Outcome.SUCCEEDED if rollout.result == "complete" else Outcome.FAILED
         message = f"rollout of {ref} {rollout.result}: {rollout.message}"
         if not await deps.ledger.finish(key, outcome, message):
