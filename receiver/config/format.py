@@ -34,6 +34,7 @@ from receiver.core.settings import (
     Budget,
     Config,
     ControllerPolicy,
+    FreezePolicy,
     GitOpsPolicy,
     GuardSettings,
     HelmPolicy,
@@ -51,6 +52,7 @@ from receiver.core.settings import (
     is_object_name,
 )
 from receiver.core.templating import TemplateError, parse_template
+from receiver.core.time_intervals import TimeInterval, TimeIntervalError, parse_named
 from receiver.core.workload import WorkloadKind
 
 if TYPE_CHECKING:
@@ -581,6 +583,19 @@ GUARD_KEYS = (
         "workloads controlled by another object: skip (default) or allow",
     ),
     Key("require_opt_in", Boolean(), "only workloads annotated rollback-receiver.io/enabled=true"),
+    Key(
+        "freeze_time_intervals",
+        ListOf(Text()),
+        "names of time_intervals with no automatic rollback (a freeze)",
+    ),
+    Key(
+        "active_time_intervals", ListOf(Text()), "names of time_intervals outside which no automatic rollback"
+    ),
+    Key(
+        "during_freeze",
+        Choice(FreezePolicy),
+        "a rollback a freeze blocks: notify (default) or wait until it ends",
+    ),
 )
 GUARD_NAMES = tuple(key.name for key in GUARD_KEYS)
 
@@ -768,6 +783,56 @@ ROUTE = _RouteSection(
 )
 
 
+class TimeIntervals(Kind[dict[str, tuple[TimeInterval, ...]]]):
+    """Named time intervals in Alertmanager's syntax (its top-level `time_intervals`), for freezes."""
+
+    def read(self, reader: Reader, node: object, path: str) -> dict[str, tuple[TimeInterval, ...]] | None:
+        try:
+            named = parse_named(node, path)
+        except TimeIntervalError as exc:
+            where, _, reason = str(exc).partition(": ")  # the message names the exact place
+            reader.problem(where, reason)
+            return None
+        if isinstance(node, list) and len(named) != len(node):
+            reader.problem(path, "interval names must be unique")
+        return named
+
+    def schema(self) -> Schema:
+        ranges = {"type": "array", "items": {"type": ["string", "integer"]}}
+        interval = {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "times": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["start_time", "end_time"],
+                        "properties": {"start_time": {"type": "string"}, "end_time": {"type": "string"}},
+                    },
+                },
+                "weekdays": ranges,
+                "days_of_month": ranges,
+                "months": ranges,
+                "years": ranges,
+                "location": {"type": "string"},
+            },
+        }
+        return {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["name"],
+                "properties": {
+                    "name": {"type": "string", "minLength": 1},
+                    "time_intervals": {"type": "array", "items": interval},
+                },
+            },
+        }
+
+
 class Routes(Kind[tuple[RouteDraft, ...]]):
     def read(self, reader: Reader, node: object, path: str) -> tuple[RouteDraft, ...] | None:
         if node is None or node == []:
@@ -798,8 +863,19 @@ class Routes(Kind[tuple[RouteDraft, ...]]):
 def _config(reader: Reader, values: Values, path: str) -> Config:
     defaults: GuardSettings = values.get("defaults", GuardSettings())
     limits: Limits = values.get("limits", Limits())
+    intervals: dict[str, tuple[TimeInterval, ...]] = values.get("time_intervals", {})
+    for key in ("freeze_time_intervals", "active_time_intervals"):
+        for name in getattr(defaults, key):
+            if name not in intervals:
+                reader.problem(f"defaults.{key}", f"no time interval named {name!r} in time_intervals")
     routes: list[Route] = []
     for draft in values.get("routes", ()):
+        for key in ("freeze_time_intervals", "active_time_intervals"):
+            for name in draft.guard_overrides.get(key, ()):
+                if name not in intervals:
+                    reader.problem(
+                        f"{draft.path}.{key}", f"no time interval named {name!r} in time_intervals"
+                    )
         cap = draft.target.max_targets if draft.target is not None else None
         if cap is not None and cap > limits.max_targets_per_alert:
             reader.problem(
@@ -821,6 +897,7 @@ def _config(reader: Reader, values: Values, path: str) -> Config:
         limits=limits,
         state=values.get("state", StateConfig()),
         ownership=values.get("ownership", OwnershipConfig()),
+        time_intervals=intervals,
         routes=tuple(routes),
     )
 
@@ -845,6 +922,11 @@ CONFIG = _Document(
         Key("namespaces", NAMESPACES, "where the receiver may act"),
         Key("state", STATE, "where guard state shared by all replicas lives"),
         Key("ownership", OWNERSHIP, "how Argo CD, Flux and Helm mark what they own in this cluster"),
+        Key(
+            "time_intervals",
+            TimeIntervals(),
+            "named time intervals, Alertmanager's syntax, for change freezes",
+        ),
         Key(
             "routes",
             Routes(),

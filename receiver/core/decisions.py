@@ -51,6 +51,7 @@ class Reason(StrEnum):
     WORKLOAD_NOT_OPTED_IN = "workload_not_opted_in"
     # kill switches
     PAUSED = "paused"
+    CHANGE_FREEZE = "change_freeze"
     WORKLOAD_PAUSED = "workload_paused"
     # exactly once and no ping-pong
     ALREADY_HANDLED = "already_handled"

@@ -23,11 +23,13 @@ from receiver.core.settings import (
     Action,
     Config,
     ControllerPolicy,
+    FreezePolicy,
     GitOpsPolicy,
     HelmPolicy,
     Mode,
     Route,
 )
+from receiver.core.time_intervals import any_contains
 from receiver.core.timefmt import parse_rfc3339_or_none
 from receiver.core.workload import Revision, WorkloadFacts, WorkloadKind, WorkloadRef
 
@@ -378,7 +380,48 @@ def _alert_guards(
             return stop(Reason.NAMESPACE_DENIED, denied)
     if config.paused:
         return stop(Reason.PAUSED, "the receiver is paused (paused: true); nothing is written")
+    return _freeze(alert, route, config, now, target)
+
+
+# How far ahead the end of a change freeze is looked for (minute by minute); a longer one only notifies.
+FREEZE_HORIZON = timedelta(days=14)
+
+
+def frozen(route: Route, config: Config, at: datetime) -> str | None:
+    """The change freeze that blocks automatic rollbacks on `route` at `at`, or None."""
+    policy = route.guards
+    for name in policy.freeze_time_intervals:
+        if any_contains(config.time_intervals.get(name, ()), at):
+            return f"during the change freeze {name!r}"
+    active = policy.active_time_intervals
+    if active and not any(any_contains(config.time_intervals.get(name, ()), at) for name in active):
+        return f"outside the allowed times {', '.join(active)}"
     return None
+
+
+def _freeze(
+    alert: Alert, route: Route, config: Config, now: datetime, target: WorkloadRef | None
+) -> Decision | None:
+    why = frozen(route, config, now)
+    if why is None:
+        return None
+    if route.guards.during_freeze is FreezePolicy.WAIT:
+        moment = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
+        while moment - now <= FREEZE_HORIZON:
+            if frozen(route, config, moment) is None:
+                return _decision(
+                    Verdict.WAIT,
+                    Reason.CHANGE_FREEZE,
+                    f"no automatic rollback {why}; waiting until it ends at {moment.isoformat()}",
+                    alert,
+                    route,
+                    target,
+                    now,
+                    not_before=moment,
+                )
+            moment += timedelta(minutes=1)
+    message = f"no automatic rollback {why}: notify only (roll back by hand if it must happen now)"
+    return _decision(Verdict.NOTIFY, Reason.CHANGE_FREEZE, message, alert, route, target, now)
 
 
 def _confirmation(alert: Alert, route: Route, now: datetime, target: WorkloadRef | None) -> Decision | None:

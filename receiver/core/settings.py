@@ -7,12 +7,14 @@ chart ships, is defined once in `receiver.config.format`; these classes never pa
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 
 from receiver.core.matching import Matcher
+from receiver.core.time_intervals import TimeInterval
 from receiver.core.workload import WorkloadKind
 
 # Namespaces no route may ever act in, whatever the allow list says.
@@ -38,6 +40,11 @@ class GitOpsPolicy(StrEnum):
 class HelmPolicy(StrEnum):
     ROLLBACK = "rollback"  # undo, and name the `helm rollback` command (Helm does not revert live edits)
     NOTIFY = "notify"
+
+
+class FreezePolicy(StrEnum):
+    NOTIFY = "notify"  # a rollback blocked by a change freeze is only reported
+    WAIT = "wait"  # ... or waits (a pending confirmation) until the freeze ends
 
 
 class ControllerPolicy(StrEnum):
@@ -116,6 +123,11 @@ class GuardSettings:
     helm: HelmPolicy = HelmPolicy.ROLLBACK
     controlled: ControllerPolicy = ControllerPolicy.SKIP
     require_opt_in: bool = False  # True => only workloads annotated opt-in are eligible
+    # Change freezes, by names of `time_intervals` (Alertmanager's syntax): no automatic rollback inside a
+    # freeze interval, or outside every active interval when there are some.
+    freeze_time_intervals: tuple[str, ...] = ()
+    active_time_intervals: tuple[str, ...] = ()
+    during_freeze: FreezePolicy = FreezePolicy.NOTIFY
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +216,7 @@ class Config:
     limits: Limits = Limits()
     state: StateConfig = StateConfig()
     ownership: OwnershipConfig = OwnershipConfig()
+    time_intervals: Mapping[str, tuple[TimeInterval, ...]] = field(default_factory=dict)
     routes: tuple[Route, ...] = field(default_factory=tuple)
 
 

@@ -207,3 +207,25 @@ async def test_a_deleted_state_reopens_the_breaker(control_plane, namespace) -> 
         await r.act.reset_breaker("alice")
         await r.handle(r.alert("web"))
         assert_rolled_back(r, "web")
+
+
+async def test_a_change_freeze_blocks_inside_it_and_not_outside(control_plane, namespace) -> None:
+    from datetime import UTC, datetime
+
+    from receiver.core.time_intervals import parse_intervals
+
+    this_year = str(datetime.now(UTC).year)
+    frozen = route("critical", freeze_time_intervals=("this-year",))
+    config = dataclasses.replace(
+        base_config(namespace, (frozen,)),
+        time_intervals={"this-year": parse_intervals([{"years": [this_year]}], "t")},
+    )
+    async with rig(control_plane, namespace, config) as r:
+        r.deploy("web")
+        await r.handle(r.alert("web"))
+        assert_stopped(r, "web", "notify", "change_freeze")
+        assert "during the change freeze 'this-year'" in r.decisions.recent(1)[0].message
+
+        r.advance(timedelta(days=366))  # next year: outside the freeze
+        await r.handle(r.alert("web", starts_at=r.now() - r.offset))
+        assert_rolled_back(r, "web")

@@ -257,3 +257,44 @@ def test_load_config_reads_a_file(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text(ROUTE)
     assert load_config(path, environ={}).source == path
+
+
+def test_freeze_windows_name_intervals_in_alertmanagers_syntax() -> None:
+    text = """
+time_intervals:
+  - name: black-friday
+    time_intervals: [{months: [november], days_of_month: ["27:30"], location: Europe/Berlin}]
+defaults: {freeze_time_intervals: [black-friday]}
+routes:
+  - name: r
+    action: rollback
+    target: {namespace: shop, name: web}
+    active_time_intervals: [black-friday]
+    during_freeze: wait
+"""
+    config = load(text)
+    (route,) = config.routes  # type: ignore[attr-defined]
+    assert route.guards.freeze_time_intervals == ("black-friday",)
+    assert route.guards.active_time_intervals == ("black-friday",)
+    assert config.time_intervals["black-friday"][0].location == "Europe/Berlin"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "time_intervals: [{name: f, time_intervals: [{weekdays: [funday]}]}]\n" + ROUTE,
+            "time_intervals[0].time_intervals[0].weekdays: funday is not a valid weekday",
+        ),
+        (
+            "defaults: {freeze_time_intervals: [nope]}\n" + ROUTE,
+            "defaults.freeze_time_intervals: no time interval named 'nope' in time_intervals",
+        ),
+        (
+            "time_intervals: [{name: f, time_intervals: [{location: Mars/Base}]}]\n" + ROUTE,
+            "unknown time zone 'Mars/Base'",
+        ),
+    ],
+)
+def test_freeze_window_mistakes_are_reported(text: str, expected: str) -> None:
+    assert any(expected in p for p in problems(text)), problems(text)
