@@ -42,6 +42,7 @@ from receiver.core.settings import (
     Mode,
     NamespacePolicy,
     OwnershipConfig,
+    RevisionChoice,
     RevisionSpec,
     Route,
     ServerConfig,
@@ -713,7 +714,11 @@ TARGET = _TargetSection(
 )
 
 REVISION = Section(
-    [Key("from_annotation", Text(), "annotation or label naming the revision, e.g. `--to-revision=2`")],
+    [
+        Key("from_annotation", Text(), "annotation or label naming the revision, e.g. `--to-revision=2`"),
+        Key("to", Choice(RevisionChoice), "previous (kubectl's default) or last-known-good"),
+        Key("stable_for", Duration(positive=True), "last-known-good: ran at least this long (default 1h)"),
+    ],
     _settings(RevisionSpec),
 )
 

@@ -69,6 +69,7 @@ class Reason(StrEnum):
     UNKNOWN_REVISION = "unknown_revision"
     INVALID_REVISION = "invalid_revision"
     ALREADY_AT_TARGET = "already_at_target"
+    NO_KNOWN_GOOD = "no_known_good"
     # change attribution
     CHANGE_UNKNOWN = "change_unknown"
     NO_RECENT_CHANGE = "no_recent_change"

@@ -47,6 +47,12 @@ class FreezePolicy(StrEnum):
     WAIT = "wait"  # ... or waits (a pending confirmation) until the freeze ends
 
 
+class RevisionChoice(StrEnum):
+    PREVIOUS = "previous"  # kubectl's: the second-highest revision
+    # the newest revision we never rolled back FROM that ran `stable_for` before the next one replaced it
+    LAST_KNOWN_GOOD = "last-known-good"
+
+
 class ControllerPolicy(StrEnum):
     SKIP = "skip"  # a workload controlled by another object (ownerReference controller: true) is left alone
     ALLOW = "allow"
@@ -159,9 +165,12 @@ class TargetSpec:
 
 @dataclass(frozen=True, slots=True)
 class RevisionSpec:
-    """Which revision to roll back to: previous (kubectl's default) or one named by an annotation/label."""
+    """Which revision to roll back to: previous (kubectl's default), the last known good one, or one named
+    by an annotation/label of the alert (which wins when the alert carries it)."""
 
     from_annotation: str | None = None  # e.g. 'rollback_to_revision'; its value must be an integer
+    to: RevisionChoice = RevisionChoice.PREVIOUS
+    stable_for: timedelta = timedelta(hours=1)  # last-known-good: ran at least this long before the next
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,9 +64,13 @@ def _with_revisions(audit_map: Mapping[str, str], undo_plan: UndoPlan, snap: Sna
     result = audit.pin_revision(audit_map, undo_plan.target_revision)
     if undo_plan.from_revision is not None:
         result[audit.ROLLED_BACK_FROM] = str(undo_plan.from_revision)
-    restored = next((r for r in revisions_of(snap) if r.number == undo_plan.target_revision), None)
+    revisions = revisions_of(snap)
+    restored = next((r for r in revisions if r.number == undo_plan.target_revision), None)
     if restored is not None and restored.template_hash:
         result[audit.ROLLED_BACK_TO_TEMPLATE] = restored.template_hash
+    left = next((r for r in revisions if r.number == undo_plan.from_revision), None)
+    if left is not None and left.template_hash:
+        result[audit.ROLLED_BACK_FROM_TEMPLATE] = left.template_hash
     return result
 
 

@@ -672,3 +672,37 @@ def test_change_freezes(guards_: dict[str, Any], now: datetime, verdict: Verdict
         assert decision.reason == "change_freeze"
     if verdict is Verdict.WAIT:
         assert decision.not_before == datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+
+
+def test_last_known_good_skips_what_we_rolled_back_from_and_short_lived_revisions() -> None:
+    from receiver.core.settings import RevisionChoice, RevisionSpec
+
+    case = baseline()
+    from_bad = {"rollback-receiver.io/rolled-back-from-template": "bbb"}
+    case.facts = dataclasses.replace(
+        case.facts,
+        current_revision=5,
+        revisions=(
+            revision(1, NOW - timedelta(days=3), "aaa"),  # ran two days: the last known good
+            revision(3, NOW - timedelta(days=1), "ccc"),  # replaced after 10 minutes: too short
+            dataclasses.replace(
+                revision(4, NOW - timedelta(days=1) + timedelta(minutes=10), "bbb"), annotations=from_bad
+            ),
+            revision(5, NOW - timedelta(minutes=10), "ddd"),
+        ),
+    )
+    case.route = dataclasses.replace(case.route, revision=RevisionSpec(to=RevisionChoice.LAST_KNOWN_GOOD))
+    decision = guards.decide(case.alert, case.route, case.facts, case.state, case.config, case.now)
+    assert (decision.verdict, decision.to_revision) == (Verdict.ROLLBACK, 1), decision.message
+    previous = dataclasses.replace(case.route, revision=RevisionSpec())
+    assert guards.decide(case.alert, previous, case.facts, case.state, case.config, case.now).to_revision == 4
+
+
+def test_a_redeployed_template_we_rolled_back_from_is_named() -> None:
+    case = baseline()
+    case.facts = dataclasses.replace(
+        case.facts, annotations={"rollback-receiver.io/rolled-back-from-template": "bbb"}
+    )
+    decision = guards.decide(case.alert, case.route, case.facts, case.state, case.config, case.now)
+    assert decision.verdict is Verdict.ROLLBACK
+    assert "one we rolled back from before, deployed again" in decision.message

@@ -32,7 +32,7 @@ class Rollback:
             result = await undo(
                 deps.kube,
                 ref,
-                to_revision=requested_revision(item),
+                to_revision=requested_revision(item, decision),
                 decided_on=facts,
                 audit=deps.audit(item, decision),
             )
