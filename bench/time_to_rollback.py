@@ -152,13 +152,14 @@ def seconds(duration: str | None) -> float:
 
 def worst_case(row: Row) -> float:
     """An upper bound from the values alone: a scrape and an evaluation of phase, the rate window
-    filling up to the threshold (plus a scrape of rounding), for:, group_wait, the confirmation delay and
-    the receiver's 5 s confirmation timer. Our own share and the rollout are left out."""
+    filling up to the threshold (plus a scrape of rounding), for:, then group_wait or, on a route that
+    confirms, the confirmation delay (counted from the alert's start, the firing time, so it absorbs
+    group_wait) plus the receiver's 5 s confirmation timer. Our own share and the rollout are left out."""
     crossing = seconds(row.window) * (THRESHOLD - GOOD_ERROR_RATIO) / (row.bad_ratio - GOOD_ERROR_RATIO)
-    bound = 3 * seconds(row.scrape_interval) + crossing + seconds(row.rule_for) + seconds(row.group_wait)
+    bound = 3 * seconds(row.scrape_interval) + crossing + seconds(row.rule_for)
     if row.confirm_for:
-        bound += seconds(row.confirm_for) + 5
-    return bound
+        return bound + max(seconds(row.group_wait), seconds(row.confirm_for)) + 5
+    return bound + seconds(row.group_wait)
 
 
 # ---- the stack ---------------------------------------------------------------------------------------------

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from harness import binaries, pki
-from harness.pod_behaviours import STAGES_FILE as POD_BEHAVIOUR_STAGES
 from harness.binaries import (
     ETCD,
     KUBE_APISERVER,
@@ -29,6 +28,7 @@ from harness.binaries import (
     Binaries,
 )
 from harness.cluster import TEST_USERS, ClusterAccess, write_kubeconfig
+from harness.pod_behaviours import STAGES_FILE as POD_BEHAVIOUR_STAGES
 from harness.processes import ManagedProcess, StartupError, free_port, pid_is_alive, stop_pid
 
 STATE_FILE = "state.json"

@@ -49,7 +49,10 @@ def test_enabled_it_is_the_pack_with_its_templates_left_for_prometheus() -> None
 
 
 def test_namespace_override_and_both_rules_together() -> None:
-    values = {"prometheusRule": {"enabled": True}, "healthRules": {"enabled": True, "namespace": "monitoring"}}
+    values = {
+        "prometheusRule": {"enabled": True},
+        "healthRules": {"enabled": True, "namespace": "monitoring"},
+    }
     docs = render(values)
     assert {r["metadata"]["name"] for r in of_kind(docs, "PrometheusRule")} == {"rollback-receiver", NAME}
     assert one(docs, "PrometheusRule", NAME)["metadata"]["namespace"] == "monitoring"
