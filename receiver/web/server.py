@@ -250,7 +250,7 @@ class Connection(asyncio.Protocol):
         if self.phase is Phase.WAITING:
             if not self._scan_head(data):
                 return
-        elif self.phase in (Phase.REQUEST, Phase.LINGERING):
+        elif self.phase is Phase.REQUEST:  # (LINGERING: aiohttp discards, for LINGERING_SECONDS at most)
             _, max_body = self._listener.settings()
             if self._received > MAX_HEADER_BYTES + BYTES_PER_REQUEST_FACTOR * max_body:
                 self.abort("request_too_large")
@@ -484,7 +484,7 @@ def _fd_bounded(wanted: int) -> int:
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:
         return wanted
-    return max(16, min(wanted, soft - RESERVED_FDS))
+    return min(wanted, max(16, soft - RESERVED_FDS))
 
 
 def _peer(transport: asyncio.BaseTransport | None) -> str:

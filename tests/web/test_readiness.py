@@ -10,10 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from web_support import AUTH, MakeClient
+from web_support import AUTH, MakeClient, unreachable_kubeconfig
 
-from harness.processes import free_port
 from receiver.k8s import connect
 from receiver.web.limits import READY_CACHE_SECONDS
 
@@ -82,19 +80,7 @@ async def test_an_unreachable_api_server_is_not_echoed_to_anonymous_callers(
     make_client: MakeClient, tmp_path: Path
 ) -> None:
     """The real client against a loopback port where nothing listens: the failure is real, no cluster."""
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "c", "cluster": {"server": f"https://127.0.0.1:{free_port()}"}}],
-                "users": [{"name": "u", "user": {"token": "secret-kube-token"}}],
-                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
-                "current-context": "x",
-            }
-        )
-    )
+    kubeconfig = unreachable_kubeconfig(tmp_path)
     kube = await connect(str(kubeconfig))
     ping = CountingPing(kube.ping)
     try:

@@ -30,6 +30,7 @@ from receiver.pipeline.decision_log import DecisionLog
 from receiver.pipeline.items import WorkItem
 from receiver.service import Service
 from receiver.telemetry.metrics import Metrics
+from receiver.web import admin
 from receiver.web.app import create_app
 from receiver.web.auth import load_credentials
 from receiver.web.server import Listener
@@ -151,11 +152,15 @@ def build(
     return Harness(service, actuator, metrics, config_path)
 
 
-async def serve(harness: Harness, *, ssl_context: Any = None, **listener_options: Any) -> Listener:
-    """The harness's service behind the real listener on 127.0.0.1 (a free port), as `serve` runs it."""
-    listener = Listener(
-        create_app(harness.service), host="127.0.0.1", port=0, ssl_context=ssl_context, **listener_options
-    )
+async def serve(
+    harness: Harness, *, ssl_context: Any = None, breaker: Any = None, **listener_options: Any
+) -> Listener:
+    """The harness's service behind the real listener on 127.0.0.1 (a free port), as `serve` runs it;
+    `breaker` (a Pipeline) gets the /api/v1/breaker endpoints."""
+    app = create_app(harness.service)
+    if breaker is not None:
+        admin.install(app, breaker)
+    listener = Listener(app, host="127.0.0.1", port=0, ssl_context=ssl_context, **listener_options)
     harness.service.use_listener(listener)
     await listener.start()
     harness.listener = listener
@@ -330,3 +335,26 @@ def raw_request(
     lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
     lines.append(f"Content-Length: {len(body) if length is None else length}")
     return ("\r\n".join(lines) + "\r\n").encode() + raw_headers + b"\r\n" + body
+
+
+def unreachable_kubeconfig(directory: Path) -> Path:
+    """A kubeconfig naming a loopback port where nothing listens: the real client fails for real."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    path = directory / "unreachable-kubeconfig"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c", "cluster": {"server": f"https://127.0.0.1:{port}"}}],
+                "users": [{"name": "u", "user": {"token": "secret-kube-token"}}],
+                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "x",
+            }
+        )
+    )
+    return path
