@@ -16,7 +16,7 @@ from aiohttp import web
 
 from receiver.core.alerts import PayloadError, TooManyAlerts, decode_payload
 from receiver.core.decisions import Decision
-from receiver.pipeline.decision_log import DecisionLog
+from receiver.pipeline.decision_log import MAX_NAME_CHARS, DecisionLog, truncate
 from receiver.telemetry.logs import decision_fields
 from receiver.web.backend import BACKEND
 from receiver.web.body import BodyBudget, BodyError, BodyLimits, read_body
@@ -86,9 +86,20 @@ async def webhook(request: web.Request) -> web.Response:
     except PayloadError as exc:
         return error(400, exc.reason, path=exc.path)
     result = backend.intake.accept(payload)
+    answer = _bounded_answer(result.as_json())
     if result.queue_full:
-        return web.json_response(result.as_json(), status=503, headers={"Retry-After": "5"})
-    return web.json_response(result.as_json())
+        return web.json_response(answer, status=503, headers={"Retry-After": "5"})
+    return web.json_response(answer)
+
+
+def _bounded_answer(answer: dict[str, object]) -> dict[str, object]:
+    """The per-alert answer names each alert; a 60 KB alertname is not echoed back whole."""
+    alerts = answer.get("alerts")
+    if isinstance(alerts, list):
+        for entry in alerts:
+            if isinstance(entry, dict) and isinstance(entry.get("alertname"), str):
+                entry["alertname"] = truncate(entry["alertname"], MAX_NAME_CHARS)
+    return answer
 
 
 async def healthz(request: web.Request) -> web.Response:
