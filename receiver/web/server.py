@@ -173,7 +173,10 @@ class Listener:
 
     def _admit(self, newcomer: Connection) -> bool:
         if len(self._open) >= self.max_connections:
-            victim = next((c for c in self._open if c.phase is Phase.WAITING), None)
+            # Oldest first, and connections that never got an answer (a slow or silent client) before
+            # idle kept-alive ones (Alertmanager's pooled connection).
+            waiting = [c for c in self._open if c.phase is Phase.WAITING]
+            victim = next((c for c in waiting if not c.answered), waiting[0] if waiting else None)
             if victim is None:
                 return False
             victim.abort("evicted")
@@ -296,6 +299,10 @@ class Connection(asyncio.Protocol):
         self._enter(Phase.LINGERING)
         self._arm(LINGERING_SECONDS + FAREWELL_SECONDS, lambda: self.abort("lingering"))
         body_consumed(self._wait_for_next_request)
+
+    @property
+    def answered(self) -> int:
+        return self._answered
 
     @property
     def superseded(self) -> bool:

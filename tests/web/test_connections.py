@@ -95,6 +95,28 @@ async def test_at_the_cap_newcomers_evict_the_oldest_idle_connections(make_clien
     assert harness.sample("rollback_receiver_http_connections_limit") == 50
 
 
+async def test_eviction_spares_an_idle_kept_alive_connection(make_client: MakeClient) -> None:
+    client, harness = await make_client(request_timeout="60s", listener={"max_connections": 20})
+    created: list[object] = []
+    tracing = aiohttp.TraceConfig()
+
+    async def on_create(*_: Any) -> None:
+        created.append(object())
+
+    tracing.on_connection_create_end.append(on_create)
+    async with aiohttp.ClientSession(trace_configs=[tracing]) as pooled:  # Alertmanager's kept connection
+        url = f"{client.url}/webhook"
+        async with pooled.post(url, data=body(alert()), headers=HEADERS) as response:
+            assert response.status == 200
+        async with slow_header_sockets(client.port, 60):
+            await asyncio.sleep(0.5)
+            assert harness.sample(CLOSED, {"reason": "evicted"}) >= 40
+            async with pooled.post(url, data=body(alert(fingerprint="f" * 16)), headers=HEADERS) as response:
+                assert response.status == 200
+    # One connection for both: the slow ones were evicted, the oldest (ours, idle) was not.
+    assert len(created) == 1
+
+
 async def test_when_every_connection_is_busy_a_newcomer_gets_503(make_client: MakeClient) -> None:
     client, harness = await make_client(request_timeout="60s", listener={"max_connections": 4})
     writers = []
