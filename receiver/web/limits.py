@@ -10,9 +10,13 @@ Alertmanager: one request per group per `group_interval`, a handful of headers, 
 from __future__ import annotations
 
 # Connections open at once (TLS handshakes included). At the cap, a new connection evicts the oldest one
-# that has not yet sent a complete request head (a slow or idle client); only when every connection is busy
-# in a handler is the newcomer refused. Also kept below the process's file-descriptor limit.
+# that has been waiting at least EVICTION_GRACE_SECONDS for a request head (a slow, silent or idle client;
+# those that never got an answer first); when there is none, the newcomer is refused. Also kept below the
+# process's file-descriptor limit.
 MAX_CONNECTIONS = 512
+# A new connection cannot be evicted before it had this long to send its request head, however fast
+# others arrive: an attacker churning connections cannot push out Alertmanager's before it speaks.
+EVICTION_GRACE_SECONDS = 1.0
 # File descriptors kept free for everything else (the cluster client, log files, reloads).
 RESERVED_FDS = 64
 

@@ -3,8 +3,9 @@
 aiohttp has no header-read timeout and no connection limit, so each accepted connection first meets a small
 protocol (`Connection`) that wraps aiohttp's own `RequestHandler`:
 
-- at most `max_connections` are open; at the cap a newcomer evicts the oldest connection that is still
-  waiting for a request head (a slow or idle client), and is refused (503) only when all are busy;
+- at most `max_connections` are open; at the cap a newcomer evicts the oldest connection that has been
+  waiting for a request head for at least EVICTION_GRACE_SECONDS (a slow or idle client), and is refused
+  (503) when there is none;
 - a request head (request line and headers, and the TLS handshake on the first request) must arrive
   within `server.request_timeout` of the connection opening or of the previous answer, and be at most
   `MAX_HEADER_BYTES`: otherwise 408 / 431 and the connection is closed;
@@ -39,6 +40,7 @@ from receiver.telemetry.metrics import Metrics
 from receiver.web.backend import BACKEND
 from receiver.web.limits import (
     BYTES_PER_REQUEST_FACTOR,
+    EVICTION_GRACE_SECONDS,
     FAREWELL_SECONDS,
     LINGERING_SECONDS,
     MAX_CONNECTIONS,
@@ -175,7 +177,8 @@ class Listener:
         if len(self._open) >= self.max_connections:
             # Oldest first, and connections that never got an answer (a slow or silent client) before
             # idle kept-alive ones (Alertmanager's pooled connection).
-            waiting = [c for c in self._open if c.phase is Phase.WAITING]
+            since = asyncio.get_running_loop().time() - EVICTION_GRACE_SECONDS
+            waiting = [c for c in self._open if c.phase is Phase.WAITING and c.waiting_since <= since]
             victim = next((c for c in waiting if not c.answered), waiting[0] if waiting else None)
             if victim is None:
                 return False
@@ -209,6 +212,7 @@ class Connection(asyncio.Protocol):
         self._listener = listener
         self._loop = asyncio.get_running_loop()
         self.phase = Phase.HANDSHAKE
+        self.waiting_since = self._loop.time()  # when it started waiting for its (next) request head
         self.generation = listener.generation
         self.transport: asyncio.Transport | None = None
         self.app_transport: asyncio.Transport | None = None
@@ -348,6 +352,8 @@ class Connection(asyncio.Protocol):
             self.data_received(data)
 
     def _enter(self, phase: Phase) -> None:
+        if phase is Phase.WAITING and self.phase is not Phase.HANDSHAKE:
+            self.waiting_since = self._loop.time()  # (after a handshake: the connection's age counts)
         self.phase = phase
         self._tail = b""
         self._received = 0
