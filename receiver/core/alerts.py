@@ -100,7 +100,27 @@ def decode_payload(body: bytes, *, max_alerts: int) -> WebhookPayload:
         raise PayloadError("$", "JSON nested too deeply") from None
     except ValueError as exc:  # from _reject_constant
         raise PayloadError("$", str(exc)) from None
+    if "\\u" in text and _has_lone_surrogate(obj):
+        # JSON's \ud800 escapes decode to code points no UTF-8 writer accepts (logs, the API server).
+        raise PayloadError("$", "a string holds an unpaired UTF-16 surrogate escape")
     return parse_payload(obj, max_alerts=max_alerts)
+
+
+def _has_lone_surrogate(obj: object) -> bool:
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def parse_payload(obj: object, *, max_alerts: int) -> WebhookPayload:

@@ -41,6 +41,13 @@ class Metrics:
         self.alerts_deduplicated = counter(
             "alerts_deduplicated_total", "Alerts dropped as repeats of one already queued (same episode)."
         )
+        self.http_connections = gauge("http_connections", "HTTP connections open (TLS handshakes included).")
+        self.http_connections_limit = gauge("http_connections_limit", "Cap on open HTTP connections.")
+        self.http_connections_closed = counter(
+            "http_connections_closed_total",
+            "Connections the edge closed itself, by reason (evicted, refused, head_timeout, http_431, ...).",
+            ("reason",),
+        )
         self.queue_depth = gauge("queue_depth", "Work items waiting for a worker.")
         self.queue_capacity = gauge("queue_capacity", "Size of the work queue.")
         # decisions and actions

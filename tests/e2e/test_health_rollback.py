@@ -183,16 +183,10 @@ def test_never_ready_revision_past_its_progress_deadline_is_rolled_back(
     assert alert["labels"]["severity"] == "high" and alert["annotations"]["rollback"] == "true"
     push_alerts(alertmanager.url, [alert])
 
-    outcome = recorded_outcome(receiver, before)
+    # The undone generation's first status can still carry the old ProgressDeadlineExceeded condition;
+    # the rollback's verification ignores a condition from before its patch, so it succeeds.
+    assert recorded_outcome(receiver, before) == "succeeded"
     assert_rolled_back_to_healthy_v1_1_0(cluster, receiver, namespace, "RolloutProgressDeadlineExceeded")
-    # Known defect, kubectl's too: the first status the deployment controller writes for the undone
-    # generation can still carry Progressing=False/ProgressDeadlineExceeded (no progress counted in that
-    # sync yet), which `kubectl rollout status` semantics read as "exceeded its progress deadline". The
-    # receiver then records the rollback as failed although its rollout completes (asserted above).
-    if outcome == "failed":
-        events = incident.receiver_events(incident.workload_events(cluster, namespace))
-        failed = [e for e in events if e["reason"] == "RollbackFailed"]
-        assert failed and "exceeded its progress deadline" in failed[0]["message"], failed
 
 
 def test_crash_looping_revision_is_rolled_back(
