@@ -62,7 +62,12 @@ class WebhookPayload:
     alerts: tuple[Alert, ...]
 
 
-SUPPORTED_VERSION = "4"
+SUPPORTED_VERSION = "4"  # Alertmanager's webhook (0.21 and later)
+# Grafana-managed alerts: Grafana's webhook contact point sends Alertmanager's shape with version "1" and
+# extra fields (orgId, state, title, message; per alert values, valueString, silenceURL, dashboardURL,
+# panelURL), which are ignored like any unknown field. Decided exactly like Alertmanager's.
+GRAFANA_VERSION = "1"
+ACCEPTED_VERSIONS = {SUPPORTED_VERSION: "Alertmanager", GRAFANA_VERSION: "Grafana"}
 # Generous for real alerts (Prometheus has no limit, but runbook annotations rarely pass a few KiB) and small
 # enough that a hostile payload cannot make us hold or log megabytes per field.
 MAX_KEY_CHARS = 1024
@@ -127,8 +132,9 @@ def parse_payload(obj: object, *, max_alerts: int) -> WebhookPayload:
     """Decoded JSON -> payload; raises PayloadError naming the first wrong field."""
     root = _object(obj, "$")
     version = _string(_required(root, "version", "$"), "$.version")
-    if version != SUPPORTED_VERSION:
-        raise PayloadError("$.version", f'unsupported version {version!r}, expected "{SUPPORTED_VERSION}"')
+    if version not in ACCEPTED_VERSIONS:
+        accepted = " or ".join(f'"{v}" ({sender})' for v, sender in ACCEPTED_VERSIONS.items())
+        raise PayloadError("$.version", f"unsupported version {preview(version)}, expected {accepted}")
     raw_alerts = _required(root, "alerts", "$")
     if not isinstance(raw_alerts, list):
         _type_error("$.alerts", "an array", raw_alerts)

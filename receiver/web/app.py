@@ -38,6 +38,9 @@ def create_app(backend: Backend) -> web.Application:
     app.router.add_post("/webhook", handlers.webhook)
     app.router.add_get("/healthz", handlers.healthz)
     app.router.add_get("/readyz", handlers.readyz)
+    # Prometheus' and Alertmanager's own spellings of the same probes.
+    app.router.add_get("/-/healthy", handlers.healthz)
+    app.router.add_get("/-/ready", handlers.readyz)
     app.router.add_post("/-/reload", handlers.reload)
     app.router.add_get("/api/v1/decisions", handlers.decisions)
     app.router.add_get("/api/v1/readiness", handlers.readiness_details)
