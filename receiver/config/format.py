@@ -289,7 +289,11 @@ class Template(Kind[str]):
 
 
 class Matchers(Kind[tuple[Matcher, ...]]):
-    """One matcher string, or a list of them; each string may hold several (`{a="1", b=~"2"}`)."""
+    """One matcher string, or a list of them; each string may hold several (`{a="1", b=~"2"}`).
+
+    Parsed like Alertmanager 0.25's `matchers:` (receiver.core.matching); regexes are RE2 and a pattern Go's
+    regexp would refuse is a problem at load, with Go's reason.
+    """
 
     def read(self, reader: Reader, node: object, path: str) -> tuple[Matcher, ...] | None:
         items = [node] if isinstance(node, str) else node
@@ -303,13 +307,10 @@ class Matchers(Kind[tuple[Matcher, ...]]):
                 reader.problem(item_path, f"must be a matcher string, not {describe(item)}")
                 continue
             try:
-                parsed = parse_matchers(item)
+                # "" and "{}" are no matcher at all, as in Alertmanager 0.25 (they add no condition).
+                out.extend(parse_matchers(item))
             except MatcherError as exc:
                 reader.problem(item_path, str(exc))
-                continue
-            if not parsed:
-                reader.problem(item_path, "empty matcher")
-            out.extend(parsed)
         return tuple(out)
 
     def schema(self) -> Schema:

@@ -166,7 +166,10 @@ BAD = [
         "routes[0].match[0]: matcher value contains",
     ),
     ("routes: [{name: r, action: notify, match: ['sev']}]", "routes[0].match[0]: bad matcher format: sev"),
-    ("routes: [{name: r, action: notify, match: ['']}]", "routes[0].match[0]: empty matcher"),
+    (
+        "routes: [{name: r, action: notify, match: ['a=~\"(?=x)\"']}]",
+        "routes[0].match[0]: invalid regular expression '(?=x)': error parsing regexp: invalid or",
+    ),
     ("routes: [{name: r, action: notify, match: [{a: b}]}]", "routes[0].match[0]: must be a matcher string"),
     ("routes: [{name: r, action: notify, match: 'a=~\"(\"'}]", "routes[0].match: invalid regular expression"),
     ("routes: [{name: r, action: notify, contiue: true}]", "did you mean 'continue'?"),
