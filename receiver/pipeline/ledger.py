@@ -15,6 +15,7 @@ from receiver.core import ledger as transitions
 from receiver.core.decisions import Decision, Verdict
 from receiver.core.ledger import Claim, GuardState, Outcome, PendingConfirmation, Waiting
 from receiver.core.settings import Config
+from receiver.core.text import MAX_EVENT_MESSAGE_BYTES, one_line
 from receiver.k8s import KubeClient, StateStore
 
 Clock = Callable[[], datetime]
@@ -64,6 +65,7 @@ class Ledger:
     async def finish(self, key: str, outcome: Outcome, message: str) -> bool:
         """Record the rollout's outcome; False when another replica recorded it first."""
         now = self._clock()
+        message = one_line(message, MAX_EVENT_MESSAGE_BYTES)  # the state document stays bounded
 
         def finish(state: GuardState) -> tuple[GuardState, bool]:
             claim = state.claim(key)
