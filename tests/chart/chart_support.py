@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import json
 import secrets
+import subprocess
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +14,7 @@ from typing import Any
 
 import helm_python as helm
 import yaml
+from helm_python import _native as helm_native
 
 from harness.cluster import ClusterAccess
 
@@ -19,12 +22,19 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 CHART_DIR = REPO_ROOT / "charts" / "rollback-receiver"
 CI_DIR = CHART_DIR / "ci"
 DOCKERFILE = REPO_ROOT / "Dockerfile"
+RECEIVER_CLI = Path(sys.executable).with_name("rollback-receiver")
 
 # The release name makes the full name collapse to the chart name, as most users install it.
 RELEASE = "rollback-receiver"
 RELEASE_NAMESPACE = "rr-system"
 
 Manifest = dict[str, Any]
+CLUSTER_SCOPED_KINDS = {
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+}
 
 
 def ci_values_files() -> list[Path]:
@@ -37,11 +47,24 @@ def load_values(path: Path) -> dict[str, Any]:
 
 
 def render_files(
-    values: Mapping[str, Any] | None = None, *, namespace: str = RELEASE_NAMESPACE, release: str = RELEASE
+    values: Mapping[str, Any] | None = None,
+    *,
+    namespace: str = RELEASE_NAMESPACE,
+    release: str = RELEASE,
+    kube_version: str | None = None,
 ) -> dict[str, str]:
-    """Template path -> rendered text, exactly as `helm template` would produce it."""
+    """Template path -> rendered text, exactly as `helm template [--kube-version V]` would produce it."""
     with helm.Chart.load(CHART_DIR) as chart:
-        return chart.render(dict(values or {}), name=release, namespace=namespace, is_install=True)
+        if kube_version is None:
+            return chart.render(dict(values or {}), name=release, namespace=namespace, is_install=True)
+        # Chart.render does not pass on the SDK's kube_version option (`helm template --kube-version`), so
+        # this calls the same native render with it. The default is the Kubernetes version Helm is built for.
+        options = {"name": release, "namespace": namespace, "is_install": True, "kube_version": kube_version}
+        rendered = helm_native.call_string(
+            "helm_render", chart._raw(), json.dumps(dict(values or {})), json.dumps(options)
+        )
+        files: dict[str, str] = json.loads(rendered)
+        return files
 
 
 def manifests(rendered: Mapping[str, str]) -> list[Manifest]:
@@ -131,14 +154,19 @@ def dockerfile_stages() -> list[tuple[str, list[tuple[str, str]]]]:
 @dataclass(frozen=True)
 class Release:
     namespace: str  # where the chart is installed
-    allowed: str  # the namespace the config allows
-    outside: str  # a namespace the receiver was never given
+    allowed: str  # a namespace the receiver may act in
+    outside: str  # namespaced RBAC: one it was never given; cluster-wide: one in config.namespaces.deny
     helm: helm.Config
     values: dict[str, Any]
 
     @property
     def service_account(self) -> str:
         return f"system:serviceaccount:{self.namespace}:{RELEASE}"
+
+    @property
+    def cluster_scoped_name(self) -> str:
+        """The ClusterRole's and the admission policy's name (cluster-wide RBAC only)."""
+        return f"{self.namespace}-{RELEASE}"
 
 
 def create_namespace(cluster: ClusterAccess, name: str) -> None:
@@ -147,13 +175,26 @@ def create_namespace(cluster: ClusterAccess, name: str) -> None:
 
 
 @contextlib.contextmanager
-def installed_release(cluster: ClusterAccess, *, prefix: str) -> Iterator[Release]:
-    """A Helm SDK install of the chart in fresh namespaces, allowed to act in one more; uninstalled after."""
+def installed_release(
+    cluster: ClusterAccess, *, prefix: str, cluster_wide: bool = False
+) -> Iterator[Release]:
+    """A Helm SDK install of the chart in fresh namespaces; uninstalled after.
+
+    Namespaced RBAC: allowed to act in one more namespace. Cluster-wide (`rbac.clusterWide`): an empty allow
+    list (every namespace not refused) and one more namespace in the deny list.
+    """
     suffix = secrets.token_hex(3)
     names = {role: f"{prefix}-{role}-{suffix}" for role in ("release", "shop", "other")}
     for name in names.values():
         create_namespace(cluster, name)
-    values = {"config": {"namespaces": {"allow": [names["shop"]]}, "cluster_name": "chart-test"}}
+    values: dict[str, Any] = {
+        "config": {"namespaces": {"allow": [names["shop"]]}, "cluster_name": "chart-test"}
+    }
+    if cluster_wide:
+        values = {
+            "rbac": {"clusterWide": True},
+            "config": {"namespaces": {"allow": [], "deny": [names["other"]]}, "cluster_name": "chart-test"},
+        }
     config = helm.Config(kubeconfig_path=cluster.kubeconfig, namespace=names["release"])
     try:
         with helm.Chart.load(CHART_DIR) as chart:
@@ -193,3 +234,35 @@ def two_revision_deployment(cluster: ClusterAccess, namespace: str, name: str) -
 def image_of(cluster: ClusterAccess, namespace: str, name: str) -> str:
     deployment = cluster.kubectl_json("get", "deployment", name, "-n", namespace)
     return str(deployment["spec"]["template"]["spec"]["containers"][0]["image"])
+
+
+def service_account_kubeconfig(cluster: ClusterAccess, release: Release) -> str:
+    """A kubeconfig with a TokenRequest token of the chart's ServiceAccount: the identity the pods have."""
+    return cluster.kubeconfig_for_token(cluster.service_account_token(release.namespace, RELEASE))
+
+
+def as_service_account(
+    cluster: ClusterAccess, release: Release, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """The receiver's CLI, run locally with the chart's ServiceAccount's credentials."""
+    return subprocess.run(
+        [str(RECEIVER_CLI), *args, "--kubeconfig", service_account_kubeconfig(cluster, release)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def kubectl_as_service_account(
+    cluster: ClusterAccess, release: Release, *args: str, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """kubectl with the chart's ServiceAccount's token: a client with none of the receiver's own guards."""
+    return subprocess.run(
+        [str(cluster.kubectl_path), f"--kubeconfig={service_account_kubeconfig(cluster, release)}", *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )

@@ -74,7 +74,7 @@ CASES: list[tuple[str, dict[str, Any], bool]] = [
 
 @pytest.mark.parametrize(("config", "valid"), [(c, v) for _, c, v in CASES], ids=[n for n, _, _ in CASES])
 def test_helm_and_check_config_agree(config: dict[str, Any], valid: bool, tmp_path: Path) -> None:
-    values = {"config": config, "rbac": {"namespaces": ["shop"]}}
+    values = {"config": config}
     try:
         receiver_config = rendered_config(render(values))
         helm_accepts = True

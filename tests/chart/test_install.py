@@ -7,8 +7,6 @@ One control plane (the harness's session fixture) and one install for the whole 
 from __future__ import annotations
 
 import base64
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +17,7 @@ from chart_support import (
     CHART_DIR,
     RELEASE,
     Release,
+    as_service_account,
     ci_values_files,
     image_of,
     installed_release,
@@ -34,27 +33,12 @@ from harness.waiting import eventually
 # prometheus-operator's CRDs are not part of this cluster: those kinds are checked offline
 # (test_render.py: structure; promtool: the rules).
 NOT_IN_THIS_CLUSTER = {"ServiceMonitor", "PrometheusRule"}
-RECEIVER_CLI = Path(sys.executable).with_name("rollback-receiver")
 
 
 @pytest.fixture(scope="module")
 def release(control_plane: ClusterAccess) -> Iterator[Release]:
     with installed_release(control_plane, prefix="chart") as installed:
         yield installed
-
-
-def as_service_account(
-    cluster: ClusterAccess, release: Release, *args: str
-) -> subprocess.CompletedProcess[str]:
-    token = cluster.service_account_token(release.namespace, RELEASE)
-    kubeconfig = cluster.kubeconfig_for_token(token)
-    return subprocess.run(
-        [str(RECEIVER_CLI), *args, "--kubeconfig", kubeconfig],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def pod_template_checksum(cluster: ClusterAccess, release: Release) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from chart_support import RELEASE, REPO_ROOT, render, rule_set
+from chart_support import RELEASE, REPO_ROOT, one, render, rule_set
 
 from receiver.k8s import resources
 
@@ -80,6 +80,15 @@ UNGRANTED_CALLS = [
     ("commands/rollout.py", r'\.request\("get", other\.path\.format'),
 ]
 
+# The admission operation each write verb arrives as (a patch is an UPDATE).
+OPERATION_OF_WRITE = {
+    "create": "CREATE",
+    "update": "UPDATE",
+    "patch": "UPDATE",
+    "delete": "DELETE",
+    "deletecollection": "DELETE",
+}
+
 API_CALL = re.compile(r"\.request\(|\.request_text\(|\.watch\(|\blist_all\(")
 
 
@@ -142,3 +151,28 @@ def test_state_grants_are_limited_to_the_state_configmap_and_its_breaker_mirror(
 def test_call_site_files_exist() -> None:
     for relative, _ in [site for sites in CALL_SITES.values() for site in sites] + UNGRANTED_CALLS:
         assert Path(RECEIVER / relative).is_file(), relative
+
+
+def test_cluster_wide_admission_policy_covers_every_write_the_cluster_role_grants() -> None:
+    """With rbac.clusterWide the API server's policy, not RBAC, keeps the receiver out of the namespaces it
+    refuses; a write verb the ClusterRole gains without the policy matching it would reach them."""
+    docs = render({"rbac": {"clusterWide": True}, "config": {"namespaces": {"allow": []}}})
+    writes = {
+        (group, resource, OPERATION_OF_WRITE[verb])
+        for group, resource, verb, _ in rule_set(one(docs, "ClusterRole")["rules"])
+        if verb in OPERATION_OF_WRITE
+    }
+    assert writes >= {("apps", "deployments", "UPDATE"), ("", "events", "CREATE"), ("", "events", "UPDATE")}
+    policy = one(docs, "ValidatingAdmissionPolicy")["spec"]
+    matched = {
+        (group, resource, operation)
+        for rule in policy["matchConstraints"]["resourceRules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for operation in rule["operations"]
+    }
+    assert writes <= matched, f"writes the policy does not check: {sorted(writes - matched)}"
+    (subject,) = one(docs, "ClusterRoleBinding")["subjects"]
+    (condition,) = policy["matchConditions"]
+    user = f"system:serviceaccount:{subject['namespace']}:{subject['name']}"
+    assert condition["expression"] == f'request.userInfo.username == "{user}"'

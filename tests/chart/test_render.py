@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 import yaml
 from chart_support import (
     CHART_DIR,
+    CLUSTER_SCOPED_KINDS,
     RELEASE,
     RELEASE_NAMESPACE,
     REPO_ROOT,
@@ -29,6 +31,7 @@ from chart_support import (
 )
 
 from receiver.config import load_config
+from receiver.core.settings import SYSTEM_NAMESPACES
 
 CI_FILES = ci_values_files()
 
@@ -84,15 +87,12 @@ def test_every_ci_variant_renders_the_core_objects(values_file: Path) -> None:
     assert {"Deployment", "Service", "ServiceAccount", "ConfigMap", "Role", "RoleBinding"} <= kinds
     for doc in docs:
         # Every namespaced object lands in the release namespace or in an allowed namespace.
-        assert doc["metadata"].get("namespace", "") != "" or doc["kind"] in {
-            "ClusterRole",
-            "ClusterRoleBinding",
-        }
+        assert doc["metadata"].get("namespace", "") != "" or doc["kind"] in CLUSTER_SCOPED_KINDS
 
 
 def test_ci_variants_cover_what_the_chart_offers() -> None:
     kinds_by_file = {path.name: {doc["kind"] for doc in render(load_values(path))} for path in CI_FILES}
-    assert "ClusterRole" in kinds_by_file["clusterwide-values.yaml"]
+    assert {"ClusterRole", "ValidatingAdmissionPolicy"} <= kinds_by_file["clusterwide-values.yaml"]
     assert {"ServiceMonitor", "PrometheusRule", "NetworkPolicy", "PodDisruptionBudget"} <= kinds_by_file[
         "production-values.yaml"
     ]
@@ -235,6 +235,149 @@ def test_cluster_wide_rbac_is_one_cluster_role_with_the_same_rules() -> None:
     assert rule_set(state_role["rules"]) == STATE_RULES
 
 
+def refused_namespaces(policy: dict[str, Any]) -> dict[str, list[str]]:
+    """The policy's validations as {the receiver's words for the refusal: the namespaces it names}."""
+    found: dict[str, list[str]] = {}
+    for validation in policy["spec"]["validations"]:
+        assert validation["reason"] == "Forbidden"
+        words = re.fullmatch(
+            r'"namespace " \+ request\.namespace \+ " (.+)"', validation["messageExpression"]
+        )
+        listed = re.fullmatch(r"(!?)\(?request\.namespace in (\[.*\])\)?", validation["expression"])
+        assert words and listed, validation
+        # `!(... in [...])` refuses what the list names; `... in [...]` refuses what it does not.
+        assert (listed[1] == "!") == (words[1] != "is not in the allow list"), validation
+        found[words[1]] = json.loads(listed[2])
+    return found
+
+
+def test_cluster_wide_rbac_ships_a_policy_refusing_what_the_receiver_refuses() -> None:
+    docs = render(
+        {"rbac": {"clusterWide": True}, "config": {"namespaces": {"allow": [], "deny": ["monitoring"]}}}
+    )
+    policy = one(docs, "ValidatingAdmissionPolicy")
+    assert policy["apiVersion"] == "admissionregistration.k8s.io/v1"
+    assert policy["metadata"]["name"] == one(docs, "ClusterRole")["metadata"]["name"]
+    assert policy["spec"]["failurePolicy"] == "Fail"
+    # Only the receiver's own requests: every other identity, cluster admins included, is left alone.
+    user = f"system:serviceaccount:{RELEASE_NAMESPACE}:{RELEASE}"
+    assert policy["spec"]["matchConditions"] == [
+        {"name": "the-receivers-service-account", "expression": f'request.userInfo.username == "{user}"'}
+    ]
+    # The receiver's namespace guard (receiver/core/guards.py namespace_denied), word for word.
+    refused = refused_namespaces(policy)
+    assert set(refused.pop("is a system namespace and always denied")) == SYSTEM_NAMESPACES
+    assert refused == {
+        "is the receiver's own namespace and always denied": [RELEASE_NAMESPACE],
+        "is in the deny list": ["monitoring"],
+    }
+    binding = one(docs, "ValidatingAdmissionPolicyBinding")
+    assert binding["metadata"]["name"] == policy["metadata"]["name"]
+    assert binding["spec"] == {"policyName": policy["metadata"]["name"], "validationActions": ["Deny"]}
+
+
+def test_cluster_wide_policy_refuses_what_a_non_empty_allow_list_leaves_out() -> None:
+    docs = render(
+        {
+            "rbac": {"clusterWide": True},
+            "config": {"namespaces": {"allow": ["shop", "payments"]}, "own_namespace": "receivers"},
+        }
+    )
+    refused = refused_namespaces(one(docs, "ValidatingAdmissionPolicy"))
+    assert refused["is not in the allow list"] == ["shop", "payments"]
+    assert refused["is the receiver's own namespace and always denied"] == [RELEASE_NAMESPACE, "receivers"]
+    assert "is in the deny list" not in refused  # no deny list, no validation for it
+
+
+def test_cluster_scoped_names_and_the_policy_user_follow_namespace_and_service_account() -> None:
+    values = {
+        "rbac": {"clusterWide": True},
+        "config": {"namespaces": {"allow": []}},
+        "namespaceOverride": "ops",
+        "serviceAccount": {"name": "rollbacker"},
+    }
+    docs = render(values)
+    policy = one(docs, "ValidatingAdmissionPolicy")
+    assert policy["metadata"]["name"] == f"ops-{RELEASE}"
+    (condition,) = policy["spec"]["matchConditions"]
+    assert condition["expression"] == 'request.userInfo.username == "system:serviceaccount:ops:rollbacker"'
+    assert one(docs, "ClusterRoleBinding")["subjects"] == [
+        {"kind": "ServiceAccount", "name": "rollbacker", "namespace": "ops"}
+    ]
+    # Two releases of one name in two namespaces keep apart.
+    other = render({**values, "namespaceOverride": "ops-eu"})
+    assert one(other, "ValidatingAdmissionPolicy")["metadata"]["name"] == f"ops-eu-{RELEASE}"
+
+
+def test_no_admission_policy_without_cluster_wide_rbac() -> None:
+    assert of_kind(render(), "ValidatingAdmissionPolicy") == []
+    unmanaged = render(
+        {"rbac": {"create": False, "clusterWide": True}, "config": {"namespaces": {"allow": []}}}
+    )
+    assert {"ClusterRole", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}.isdisjoint(
+        doc["kind"] for doc in unmanaged
+    )
+
+
+def test_cluster_wide_rbac_needs_kubernetes_1_30() -> None:
+    cluster_wide = {"rbac": {"clusterWide": True}, "config": {"namespaces": {"allow": []}}}
+    for old in ("v1.29.4", "v1.29.1-gke.1589018"):
+        with pytest.raises(
+            helm.HelmRenderError,
+            match=rf"rbac\.clusterWide needs Kubernetes 1\.30 or newer .*; this cluster is {re.escape(old)}: "
+            r"set config\.namespaces\.allow and rbac\.clusterWide=false",
+        ):
+            render(cluster_wide, kube_version=old)
+    for new in ("v1.30.0", "v1.30.2-eks-1234", "v1.36.3"):
+        assert of_kind(render(cluster_wide, kube_version=new), "ValidatingAdmissionPolicy") != []
+    # Per-namespace Roles need no admission policy, so they still install on older clusters.
+    assert of_kind(render(kube_version="v1.29.4"), "Role") != []
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (
+            {
+                "rbac": {"namespaces": ["shop", "billing", "hr"]},
+                "config": {"namespaces": {"allow": ["shop"]}},
+            },
+            r"rbac\.namespaces names billing, hr, which config\.namespaces\.allow does not",
+        ),
+        (
+            {"rbac": {"namespaces": ["shop", "billing"]}, "config": {"namespaces": {"allow": ["shop"]}}},
+            r"rbac\.namespaces names billing, which",
+        ),
+        (
+            {"rbac": {"namespaces": [RELEASE_NAMESPACE]}, "config": {"namespaces": {"allow": []}}},
+            rf"rbac\.namespaces names {RELEASE_NAMESPACE}, the receiver's own namespace: it never acts there",
+        ),
+        (
+            {"config": {"namespaces": {"allow": ["shop", RELEASE_NAMESPACE]}}},
+            rf"config\.namespaces\.allow names {RELEASE_NAMESPACE}, the receiver's own namespace",
+        ),
+        (
+            {"config": {"namespaces": {"allow": ["kube-system"]}}},
+            r"config\.namespaces\.allow names kube-system, a system namespace: the receiver always refuses",
+        ),
+        (
+            {
+                "rbac": {"namespaces": ["monitoring"]},
+                "config": {"namespaces": {"allow": [], "deny": ["monitoring"]}},
+            },
+            r"rbac\.namespaces names monitoring, which config\.namespaces\.deny denies",
+        ),
+        (
+            {"rbac": {"clusterWide": True}, "config": {"namespaces": {"allow": [RELEASE_NAMESPACE]}}},
+            rf"config\.namespaces\.allow names {RELEASE_NAMESPACE}, the receiver's own namespace",
+        ),
+    ],
+)
+def test_rbac_beyond_what_the_receiver_acts_on_is_refused(values: dict[str, Any], message: str) -> None:
+    with pytest.raises(helm.HelmRenderError, match=message):
+        render(values)
+
+
 def test_nothing_to_grant_is_a_clear_error() -> None:
     with pytest.raises(helm.HelmRenderError, match=r"no namespace to grant: set config\.namespaces\.allow"):
         render({"config": {"namespaces": {"allow": []}}})
@@ -272,6 +415,17 @@ def test_generated_token_secret_or_an_existing_one() -> None:
         ({"config": {"namespaces": {"allow": ["Shop_1"]}}}, r"at '/config/namespaces/allow/0'"),
         ({"config": {"defaults": {"cooldown": "30 minutes"}}}, r"at '/config/defaults/cooldown'"),
         ({"rbac": {"clusterwide": True}}, r"at '/rbac': additional properties 'clusterwide' not allowed"),
+        (
+            {"rbac": {"namespaces": ["shop", "kube-system"]}},
+            r"at '/rbac/namespaces/1': value must be 'a namespace other than kube-system, kube-public and "
+            r"kube-node-lease \(the receiver always refuses those\)'",
+        ),
+        (
+            {"rbac": {"namespaces": ["kube-node-lease"]}},
+            r"at '/rbac/namespaces/0': value must be 'a namespace other",
+        ),
+        ({"rbac": {"namespaces": ["Shop_1"]}}, r"at '/rbac/namespaces/0': 'Shop_1' does not match pattern"),
+        ({"rbac": {"namespaces": "shop"}}, r"at '/rbac/namespaces': got string, want array"),
         ({"service": {"port": 70000}}, r"at '/service/port'"),
         ({"podDisruptionBudget": {"minAvailble": 1}}, r"additional properties 'minAvailble' not allowed"),
     ],
@@ -301,6 +455,20 @@ def test_notes_print_a_working_alertmanager_webhook_config() -> None:
     assert webhook["http_config"]["authorization"]["credentials_file"].endswith("/token")
     assert snippet["route"]["routes"][0]["receiver"] == receiver["name"]
     assert "May roll back in: default" in text
+
+
+def test_notes_say_where_cluster_wide_writes_are_refused() -> None:
+    text = notes(
+        {"rbac": {"clusterWide": True}, "config": {"namespaces": {"allow": [], "deny": ["monitoring"]}}}
+    )
+    assert "May roll back in: every namespace not refused (cluster-wide RBAC)." in text
+    assert (
+        f"in kube-system, kube-public, kube-node-lease, {RELEASE_NAMESPACE}, monitoring "
+        f"(ValidatingAdmissionPolicy {RELEASE_NAMESPACE}-{RELEASE})." in text
+    )
+    listed = notes({"rbac": {"clusterWide": True}, "config": {"namespaces": {"allow": ["shop"]}}})
+    assert "May roll back in: shop (cluster-wide RBAC)." in listed
+    assert f"{RELEASE_NAMESPACE} and every namespace not listed" in listed
 
 
 def real_tool(name: str) -> str:

@@ -49,6 +49,14 @@ app.kubernetes.io/part-of: rollback-receiver
 {{- end }}
 {{- end }}
 
+{{/*
+Name of the cluster-scoped objects (ClusterRole, its binding, the admission policy): releases of the same name
+in different namespaces must not collide.
+*/}}
+{{- define "rollback-receiver.clusterScopedName" -}}
+{{- printf "%s-%s" (include "rollback-receiver.namespace" .) (include "rollback-receiver.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
 {{- define "rollback-receiver.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create }}
 {{- default (include "rollback-receiver.fullname" .) .Values.serviceAccount.name }}
@@ -89,6 +97,54 @@ The guard-state ConfigMap: one per release, so two releases in one namespace nev
 
 {{- define "rollback-receiver.secretKey" -}}
 {{- if .Values.webhookToken.existingSecret }}{{ .Values.webhookToken.existingSecretKey }}{{ else }}token{{ end }}
+{{- end }}
+
+{{/*
+Namespaces the receiver always refuses (receiver/core/settings.py SYSTEM_NAMESPACES), and its own: the
+release namespace, and config.own_namespace when set.
+*/}}
+{{- define "rollback-receiver.systemNamespaces" -}}
+{{- toJson (list "kube-system" "kube-public" "kube-node-lease") }}
+{{- end }}
+
+{{- define "rollback-receiver.ownNamespaces" -}}
+{{- $own := list (include "rollback-receiver.namespace" .) }}
+{{- with dig "own_namespace" "" .Values.config }}
+{{- $own = append $own . }}
+{{- end }}
+{{- toJson (uniq $own) }}
+{{- end }}
+
+{{/*
+Fails the render when RBAC would reach past what the receiver acts on. A JSON schema cannot say "a subset
+of config.namespaces.allow" or "not the release namespace", so these are checked here:
+- no namespace that rbac.namespaces or config.namespaces.allow names may be a system namespace, the
+  receiver's own, or in config.namespaces.deny;
+- rbac.namespaces must be in config.namespaces.allow, unless that is empty (every namespace not denied).
+*/}}
+{{- define "rollback-receiver.checkNamespaces" -}}
+{{- $allow := dig "namespaces" "allow" (list) .Values.config }}
+{{- $deny := dig "namespaces" "deny" (list) .Values.config }}
+{{- $system := include "rollback-receiver.systemNamespaces" . | fromJsonArray }}
+{{- $own := include "rollback-receiver.ownNamespaces" . | fromJsonArray }}
+{{- range $key, $names := dict "rbac.namespaces" .Values.rbac.namespaces "config.namespaces.allow" $allow }}
+{{- range $namespace := $names }}
+{{- if has $namespace $system }}
+{{- fail (printf "%s names %s, a system namespace: the receiver always refuses kube-system, kube-public and kube-node-lease" $key $namespace) }}
+{{- else if has $namespace $own }}
+{{- fail (printf "%s names %s, the receiver's own namespace: it never acts there (its guard state lives there)" $key $namespace) }}
+{{- else if has $namespace $deny }}
+{{- fail (printf "%s names %s, which config.namespaces.deny denies" $key $namespace) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if $allow }}
+{{- $beyond := uniq .Values.rbac.namespaces }}
+{{- range $allowed := $allow }}{{ $beyond = without $beyond $allowed }}{{ end }}
+{{- if $beyond }}
+{{- fail (printf "rbac.namespaces names %s, which config.namespaces.allow does not: the receiver never acts there, so the chart grants nothing there. Add them to config.namespaces.allow or remove them from rbac.namespaces" (join ", " $beyond)) }}
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{/*
