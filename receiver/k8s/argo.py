@@ -376,14 +376,15 @@ def aborted(rollout: Mapping[str, Any]) -> bool:
 
 def abort_settled(rollout: Mapping[str, Any]) -> bool:
     """An abort took effect: Degraded with reason RolloutAborted, and the stable ReplicaSet is back to full
-    availability (`availableReplicas` counts canary pods too, so the total must be down as well)."""
+    availability. `availableReplicas` counts canary pods too, so the canary must also be gone (with traffic
+    routing or blue-green that takes `abortScaleDownDelaySeconds`, 30 s by default)."""
     current_phase, message = phase(rollout)
     if current_phase != DEGRADED or not message.startswith(ABORTED_REASON + ":"):
         return False
     replicas = _replicas(rollout.get("spec") or {})
     status = rollout.get("status") or {}
     available = int(status.get("availableReplicas") or 0)
-    return available >= replicas and int(status.get("replicas") or 0) <= max(available, replicas)
+    return available >= replicas and int(status.get("replicas") or 0) <= replicas
 
 
 def state(rollout: Mapping[str, Any], referenced: Mapping[str, Any] | None = None) -> RolloutState:
