@@ -66,7 +66,16 @@ def test_undo_of_a_promoted_rollout_to_the_previous_and_a_named_revision_is_the_
     twins.both_plugin("promote", "pay", "--full")
     twins.settled("pay", "Healthy")
     assert twins.plugin("undo", "pay", "--to-revision=1") == (0, "rollout 'pay' undo\n")
-    assert twins.ours_cli("undo", "rollout/pay", "--to-revision=1")[:2] == (0, "rollout 'pay' undo\n")
+    # --wait (ours only) follows the Rollout until it comes to rest: here at the canary's pause.
+    code, stdout, stderr = twins.ours_cli("undo", "rollout/pay", "--to-revision=1", "--wait", "--timeout=2m")
+    assert (code, stdout.splitlines()[0], stdout.splitlines()[-1]) == (
+        0,
+        "rollout 'pay' undo",
+        "Paused - CanaryPauseStep",
+    )
+    assert stderr == (
+        f"rollout 'pay' is paused: promote it to finish (kubectl argo rollouts promote pay -n {twins.ours})\n"
+    )
     state = twins.settled("pay", "Paused")
     assert image(state) == f"{IMAGE}:1.0.0" and state["annotations"][REVISION] == "5"
 
@@ -107,9 +116,17 @@ def test_abort_during_a_canary_with_steps_and_a_pause_then_undo_are_the_plugins(
         cause="rollback-receiver: test aborted the update, back to revision 1",
     )
 
-    async def ours_abort(kube: Any) -> Any:
-        return await abort(kube, ref, audit=annotations, decided_on=await read_facts(kube, ref))
+    async def ours_abort(kube: Any, *, dry_run: bool = False) -> Any:
+        facts = await read_facts(kube, ref)
+        return await abort(kube, ref, audit=annotations, decided_on=facts, dry_run=dry_run)
 
+    async def dry_run(kube: Any) -> Any:
+        return await ours_abort(kube, dry_run=True)
+
+    rehearsed = with_kube(twins.cp, dry_run)
+    assert (rehearsed.skipped, rehearsed.dry_run, rehearsed.message) == (False, True, "aborted")
+    untouched = twins.rollout(twins.ours, "cart")
+    assert "abort" not in untouched["status"] and not ours_only(twins, "rollout.argoproj.io", "cart")
     result = with_kube(twins.cp, ours_abort)
     assert (result.skipped, result.message, result.target_revision, result.from_revision) == (
         False,
@@ -188,7 +205,9 @@ def test_undo_of_a_workload_ref_rollout_patches_its_deployment_like_the_plugin(t
     )
 
     assert twins.plugin("undo", "api") == (0, "rollout 'api' undo\n")
-    assert twins.ours_cli("undo", "rollout/api")[:2] == (0, "rollout 'api' undo\n")
+    # --wait: at rest only once the controller ran the Deployment's new generation.
+    code, stdout, _ = twins.ours_cli("undo", "rollout/api", "--wait", "--timeout=2m")
+    assert (code, stdout.splitlines()[0], stdout.splitlines()[-1]) == (0, "rollout 'api' undo", "Healthy")
     state = twins.settled("api", "Healthy")
     assert "template" not in state["spec"] and state["annotations"][REVISION] == "3"
     theirs, ours = (
