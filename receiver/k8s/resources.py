@@ -23,9 +23,21 @@ def group_of(plural: str) -> str:
     return _GROUP_VERSIONS.get(plural, ("apps", "v1"))[0]
 
 
+def api_version(kind: WorkloadKind) -> str:
+    """`apps/v1`, `argoproj.io/v1alpha1`: the apiVersion of a workload kind (an Event's involvedObject)."""
+    group, version = _GROUP_VERSIONS.get(PLURALS[kind], ("apps", "v1"))
+    return f"{group}/{version}"
+
+
 def qualified(plural: str) -> str:
     """`deployments.apps`, `rollouts.argoproj.io`: how kubectl and RBAC name a resource."""
     return f"{plural}.{group_of(plural)}"
+
+
+def group_version_path(plural: str) -> str:
+    """API discovery of the group/version that serves `plural` (readable by every identity)."""
+    group, version = _GROUP_VERSIONS.get(plural, ("apps", "v1"))
+    return f"/apis/{group}/{version}"
 
 
 def collection_path(plural: str, namespace: str) -> str:

@@ -114,9 +114,11 @@ _FORBIDDEN_WARNED: set[str] = set()
 async def rollouts_referencing(kube: KubeClient, ref: WorkloadRef) -> tuple[str, ...]:
     """The Argo Rollouts in the namespace whose spec.workloadRef names this Deployment.
 
-    Without the Rollout CRD (404) there are none. Without the RBAC to list them (403: the chart's
-    `rbac.argoRollouts` is off) we cannot tell: that is logged once per namespace and read as none, so
-    clusters without Argo Rollouts keep working.
+    Without the Rollout CRD (404) there are none. A 403 is also what a cluster without Argo Rollouts answers
+    when the chart's `rbac.argoRollouts` is off (authorization comes before the lookup), so API discovery
+    (open to every identity) tells the two apart: no `rollouts` served means none; served but not ours to
+    list means we cannot tell, which is logged once per namespace and read as none, so Deployments still
+    work where Argo Rollouts is installed but not granted.
     """
     what = f"{resources.qualified(resources.ROLLOUTS)} -n {ref.namespace}"
     try:
@@ -126,7 +128,7 @@ async def rollouts_referencing(kube: KubeClient, ref: WorkloadRef) -> tuple[str,
     except NotFound:
         return ()
     except Forbidden as exc:
-        if ref.namespace not in _FORBIDDEN_WARNED:
+        if ref.namespace not in _FORBIDDEN_WARNED and await _rollouts_served(kube):
             _FORBIDDEN_WARNED.add(ref.namespace)
             logger.warning(
                 "cannot list Argo Rollouts, so a Deployment one of them runs through spec.workloadRef "
@@ -136,6 +138,15 @@ async def rollouts_referencing(kube: KubeClient, ref: WorkloadRef) -> tuple[str,
             )
         return ()
     return tuple(sorted(str(item["metadata"]["name"]) for item in items if argo.references(item, ref.name)))
+
+
+async def _rollouts_served(kube: KubeClient) -> bool:
+    """Whether the API server serves Argo Rollouts' `rollouts` (its CRD is installed)."""
+    try:
+        found = await kube.request("get", resources.group_version_path(resources.ROLLOUTS), what="discovery")
+    except NotFound:
+        return False
+    return any(r.get("name") == resources.ROLLOUTS for r in found.get("resources") or ())
 
 
 def revisions_of(snap: Snapshot) -> tuple[Revision, ...]:

@@ -106,6 +106,8 @@ CALL_SITES: dict[tuple[str, str, str], list[tuple[str, str]]] = {
 # API calls every authenticated identity may make (system:discovery / system:basic-user): no grant needed.
 UNGRANTED_CALLS = [
     ("k8s/client.py", r'\.request\("get", "/version"'),
+    # API discovery (system:discovery): is Argo Rollouts installed at all, when listing Rollouts is a 403.
+    ("k8s/snapshots.py", r'\.request\("get", resources\.group_version_path\(resources\.ROLLOUTS\)'),
     ("k8s/client.py", r'\.request\(\s*"create",\s*"/apis/authentication\.k8s\.io/v1/selfsubjectreviews"'),
     # list_all is the paginating helper; its callers are the call sites above.
     ("k8s/snapshots.py", r'\.request\("list", path, query=query'),

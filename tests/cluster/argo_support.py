@@ -70,7 +70,7 @@ def _not_ours(annotations: dict[str, str], namespace: str) -> dict[str, str]:
     }
 
 
-STEADY_READS = 3  # the same state this many reads in a row (a second apart): the controller is done
+STEADY_READS = 3  # the same state this many reads in a row (half a second apart): the controller is done
 
 
 def settled(cp: ClusterAccess, namespace: str, name: str, phase: str) -> dict[str, Any]:
@@ -103,7 +103,7 @@ def settled(cp: ClusterAccess, namespace: str, name: str, phase: str) -> dict[st
         at_rest,
         what=f"Rollout {namespace}/{name} at rest in {phase}",
         timeout=150,
-        interval=1.0,
+        interval=0.5,
         on_fail=lambda: json.dumps(get_rollout(cp, namespace, name).get("status"), indent=1),
     )
 

@@ -178,6 +178,8 @@ def test_an_alert_during_a_canary_aborts_it(
         e for e in our_events(control_plane, namespace, "cart") if e["reason"] == "RollbackSucceeded"
     ]
     assert "Degraded - RolloutAborted" in succeeded[0]["message"]
+    # Events name the Rollout with its own API group, so `kubectl describe rollout` lists them.
+    assert succeeded[0]["involvedObject"]["apiVersion"] == "argoproj.io/v1alpha1"
 
 
 def test_a_deployment_a_rollout_runs_through_workload_ref_is_skipped_with_the_rollout_named(
