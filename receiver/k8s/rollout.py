@@ -10,6 +10,7 @@ to the status subresource, which ignores metadata: its audit annotations follow 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -17,10 +18,12 @@ from typing import Any
 from receiver.core.workload import Revision, WorkloadFacts, WorkloadKind, WorkloadRef
 from receiver.k8s import argo, audit, controllerrevisions, deployments, resources
 from receiver.k8s.client import FIELD_MANAGER, Json, KubeClient
-from receiver.k8s.errors import Conflict, NoHistory, NotFound
+from receiver.k8s.errors import Conflict, KubeError, NoHistory, NotFound
 from receiver.k8s.facts import changes_since, facts_from
 from receiver.k8s.results import UndoPlan, UndoResult
 from receiver.k8s.snapshots import Snapshot, list_all, revisions_of, snapshot
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "Snapshot",
@@ -243,6 +246,8 @@ async def _abort_once(
     )
     if argo.aborted(rollout):
         return result
+    # Decided before the abort: a history that no longer leads to the decided revision is a Conflict.
+    annotations = _abort_audit(audit_map, stable.number, stable.template_hash, current) if audit_map else {}
     query = {"fieldManager": FIELD_MANAGER}
     if dry_run:
         query["dryRun"] = "All"
@@ -268,17 +273,20 @@ async def _abort_once(
             content_type=merge,
             what=resources.describe(ref),
         )
-    annotations: dict[str, str] = {}
-    if audit_map:
-        annotations = _abort_audit(audit_map, stable.number, stable.template_hash, current)
-        patched = await kube.request(
-            "patch",
-            resources.workload_path(ref),
-            query=query,
-            body={"metadata": {"annotations": annotations}},
-            content_type=merge,
-            what=resources.describe(ref),
-        )
+    if annotations:
+        try:
+            patched = await kube.request(
+                "patch",
+                resources.workload_path(ref),
+                query=query,
+                body={"metadata": {"annotations": annotations}},
+                content_type=merge,
+                what=resources.describe(ref),
+            )
+        except KubeError as exc:
+            # The abort stands (and a repeat finds it aborted); only its audit trail is missing.
+            logger.warning("aborted %s, but could not write its audit annotations: %s", ref, exc.describe())
+            annotations = {}
     return replace(
         result,
         skipped=False,
