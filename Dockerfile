@@ -27,9 +27,10 @@ COPY pyproject.toml uv.lock README.md ./
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-install-project
 COPY receiver ./receiver
-# The project itself, as a regular (non-editable) install: /src is not part of the final image.
+# The project itself, as a regular (non-editable) install: /src is not part of the final image. uv keys its
+# cached wheel of the project on pyproject.toml alone, so refresh it: a changed receiver/ must be rebuilt.
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --no-editable
+    uv sync --frozen --no-dev --no-editable --refresh-package rollback-receiver
 
 # Final stage: the same Python base, the venv, and nothing that builds or installs.
 FROM ${PYTHON_IMAGE}

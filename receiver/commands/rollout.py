@@ -1,7 +1,8 @@
 """`rollback-receiver history|undo|status`: kubectl's rollout commands on the receiver's own engine.
 
 Output matches kubectl's where kubectl has output (stdout, stderr and exit code), so scripts written for
-kubectl keep working; docs/kubectl-semantics.md lists what we add. Exit codes: 0 done or skipped; 1
+kubectl keep working; docs/kubectl-semantics.md lists what we add. For an Argo `rollout/NAME` the
+reference is `kubectl argo rollouts undo|status` (docs/argo-rollouts.md). Exit codes: 0 done or skipped; 1
 refused, failed, timed out, an API error or a bad flag value (as kubectl); 2 usage kubectl does not have
 (a kind we do not handle, more than one resource).
 """
@@ -24,24 +25,29 @@ from receiver.core.goduration import GoDurationError, parse_duration
 from receiver.core.goparse import GoSyntaxError, parse_bool, parse_int
 from receiver.core.settings import Config
 from receiver.core.workload import Revision, WorkloadKind, WorkloadRef
-from receiver.k8s import audit, controllerrevisions, deployments, errors, resources, rollout, workloads
+from receiver.k8s import argo, audit, controllerrevisions, deployments, errors, resources, rollout, workloads
 from receiver.k8s.client import KubeClient, connect
 from receiver.k8s.describe import describe_pod_template
 from receiver.k8s.snapshots import Snapshot
-from receiver.k8s.status import TIMED_OUT, follow_rollout
+from receiver.k8s.status import follow_rollout
 from receiver.k8s.tabwriter import tabbed
 
 _KINDS = {
     WorkloadKind.DEPLOYMENT: ("deployment", "deployments", "deploy"),
     WorkloadKind.STATEFULSET: ("statefulset", "statefulsets", "sts"),
     WorkloadKind.DAEMONSET: ("daemonset", "daemonsets", "ds"),
+    WorkloadKind.ROLLOUT: ("rollout", "rollouts", "ro"),
+}
+_SUFFIXES = {kind: ("", ".apps", ".v1.apps") for kind in _KINDS} | {
+    WorkloadKind.ROLLOUT: ("", ".argoproj.io", ".v1alpha1.argoproj.io")
 }
 _SPELLINGS = {
     spelling + suffix: kind
     for kind, names in _KINDS.items()
     for spelling in names
-    for suffix in ("", ".apps", ".v1.apps")
+    for suffix in _SUFFIXES[kind]
 }
+_EXPECTED = "expected deployment, statefulset, daemonset or rollout"
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +177,7 @@ def parse_kind_name(words: Sequence[str]) -> tuple[WorkloadKind, str]:
     kind_text, name = split_resource(words)
     kind = _SPELLINGS.get(kind_text)
     if kind is None:
-        raise UsageError(f"unsupported kind {kind_text!r}: expected deployment, statefulset or daemonset")
+        raise UsageError(f"unsupported kind {kind_text!r}: {_EXPECTED}")
     return kind, name
 
 
@@ -218,7 +224,9 @@ def _run(args: argparse.Namespace, body: Callable[[KubeClient, WorkloadRef], Awa
     try:
         _validate_flags(args)
         if kind is None and kind_text not in _OTHER_KINDS:
-            raise UsageError(f"unsupported kind {kind_text!r}: expected deployment, statefulset or daemonset")
+            raise UsageError(f"unsupported kind {kind_text!r}: {_EXPECTED}")
+        if kind is WorkloadKind.ROLLOUT and args.command == "status" and parse_int(args.revision, 0) > 0:
+            raise UsageError("--revision pins Deployments; `kubectl argo rollouts status` has no such pin")
         return asyncio.run(main())
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -227,14 +235,19 @@ def _run(args: argparse.Namespace, body: Callable[[KubeClient, WorkloadRef], Awa
         print(f"error: {exc}\nSee 'rollback-receiver {exc.command} --help' for usage.", file=sys.stderr)
         return 1
     except KubectlError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"{_error_prefix(kind)}{exc}", file=sys.stderr)
         return 1
     except errors.UndoRefused as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
+        print(f"{_error_prefix(kind)}{exc.message}", file=sys.stderr)
         return 1
     except errors.KubeError as exc:
         print(exc.describe() if exc.status else f"error: {exc}", file=sys.stderr)
         return 1
+
+
+def _error_prefix(kind: WorkloadKind | None) -> str:
+    """kubectl says `error: `; the Argo Rollouts plugin (cobra) says `Error: `."""
+    return "Error: " if kind is WorkloadKind.ROLLOUT else "error: "
 
 
 def _validate_flags(args: argparse.Namespace) -> None:
@@ -298,7 +311,9 @@ def run_history(args: argparse.Namespace) -> int:
 def _history_info(snap: Snapshot) -> tuple[dict[int, dict[str, Any]], dict[int, str]]:
     """kubectl's `historyInfo`: revision -> pod template, and the change-cause it shows for it.
 
-    Deployments: every owned ReplicaSet in kubectl's order (the last of a duplicate number wins), the
+    Rollouts (the plugin has no history command): every owned ReplicaSet and its change-cause, which Argo
+    copies from the Rollout's annotations. Deployments: every owned ReplicaSet in kubectl's order (the last
+    of a duplicate number wins), the
     ReplicaSet's change-cause injected into its template, so a template's own change-cause annotation
     shows when the ReplicaSet has none. StatefulSets / DaemonSets: the ControllerRevision's own
     change-cause; the template is the revision's data applied over the live object (the data replaces
@@ -309,7 +324,14 @@ def _history_info(snap: Snapshot) -> tuple[dict[int, dict[str, Any]], dict[int, 
     for obj in snap.history:
         meta = obj.get("metadata", {})
         annotations = meta.get("annotations") or {}
-        if snap.ref.kind is WorkloadKind.DEPLOYMENT:
+        if snap.ref.kind is WorkloadKind.ROLLOUT:
+            rollout_number = argo.revision_number(obj)
+            if rollout_number is None:  # the plugin's undo skips it too
+                continue
+            template = dict(obj.get("spec", {}).get("template") or {})
+            by_revision[rollout_number] = template
+            causes[rollout_number] = str(annotations.get(audit.CHANGE_CAUSE, ""))
+        elif snap.ref.kind is WorkloadKind.DEPLOYMENT:
             try:
                 number = deployments.revision_or_error(obj)
             except GoSyntaxError as exc:
@@ -361,7 +383,8 @@ def run_undo(args: argparse.Namespace) -> int:
         to_revision = parse_int(args.to_revision, 0)
         timeout = _duration_flag(args, "--timeout", args.timeout) if args.wait else 0.0
         snap = await rollout.snapshot(kube, ref)
-        if _LAST_APPLIED in (snap.workload["metadata"].get("annotations") or {}):
+        is_rollout = ref.kind is WorkloadKind.ROLLOUT
+        if _LAST_APPLIED in (snap.workload["metadata"].get("annotations") or {}) and not is_rollout:
             print(_last_applied_warning(ref), file=sys.stderr)
         name = resources.printed_name(ref)
         if args.dry_run == "client":
@@ -401,10 +424,16 @@ def run_undo(args: argparse.Namespace) -> int:
                     raise
                 raise KubectlError(f"failed restoring revision {to_revision}: {exc.message}") from None
             suffix = " (server dry run)" if result.dry_run else ""
-            print(f"{name} {result.message}{suffix}", flush=True)
+            if is_rollout:  # the plugin's words: "rollout 'NAME' undo", or its skip message alone
+                print(
+                    f"{result.message if result.skipped else f'rollout {ref.name!r} undo'}{suffix}",
+                    flush=True,
+                )
+            else:
+                print(f"{name} {result.message}{suffix}", flush=True)
             if not args.wait or result.skipped or result.dry_run:
                 return 0
-            return await _follow(kube, ref, timeout)
+            return await _follow(kube, ref, timeout, settle=True)
         raise AssertionError("unreachable")
 
     return _run(args, body)
@@ -416,6 +445,9 @@ def _client_dry_run(snap: Snapshot, to_revision: int) -> str:
     It happens right after the target is found, so a paused Deployment gets it too and a template that
     already matches is still printed. StatefulSets / DaemonSets get a `will roll back to ` prefix.
     """
+    if snap.ref.kind is WorkloadKind.ROLLOUT:
+        _, rs = argo.choose_target(snap.ref.name, list(snap.history), to_revision)
+        return describe_pod_template(rs.get("spec", {}).get("template") or {})
     if snap.ref.kind is WorkloadKind.DEPLOYMENT:
         ordered = deployments.kubectl_order(snap.workload, list(snap.history))
         _, target = deployments.choose_target(
@@ -458,7 +490,13 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 async def _follow(
-    kube: KubeClient, ref: WorkloadRef, limit: float, *, watch: bool = True, revision: int = 0
+    kube: KubeClient,
+    ref: WorkloadRef,
+    limit: float,
+    *,
+    watch: bool = True,
+    revision: int = 0,
+    settle: bool = False,
 ) -> int:
     outcome = await follow_rollout(
         kube,
@@ -467,10 +505,19 @@ async def _follow(
         on_progress=lambda line: print(line, flush=True),
         watch=watch,
         revision=revision,
+        settle=settle,
     )
+    if outcome.result == "paused":  # only with `settle`: after our undo of a Rollout
+        print(
+            f"rollout '{ref.name}' is paused: promote it to finish "
+            f"(kubectl argo rollouts promote {ref.name} -n {ref.namespace})",
+            file=sys.stderr,
+        )
+        return 0
     if outcome.result in ("complete", "pending"):
         return 0
-    message = outcome.message if outcome.result == "failed" else TIMED_OUT
+    message = outcome.message
     # API errors are already in kubectl's words ("Error from server (NotFound): ..."), without "error: "
-    print(message if message.startswith("Error from server") else f"error: {message}", file=sys.stderr)
+    prefix = "" if message.startswith("Error from server") else _error_prefix(ref.kind)
+    print(f"{prefix}{message}", file=sys.stderr)
     return 1

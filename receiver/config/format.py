@@ -42,6 +42,7 @@ from receiver.core.settings import (
     Mode,
     NamespacePolicy,
     OwnershipConfig,
+    ProgressingPolicy,
     RevisionChoice,
     RevisionSpec,
     Route,
@@ -584,6 +585,11 @@ GUARD_KEYS = (
         Choice(ControllerPolicy),
         "workloads controlled by another object: skip (default) or allow",
     ),
+    Key(
+        "on_progressing",
+        Choice(ProgressingPolicy),
+        "an Argo Rollout whose canary or blue-green update is in progress: abort (default), undo or skip",
+    ),
     Key("require_opt_in", Boolean(), "only workloads annotated rollback-receiver.io/enabled=true"),
     Key(
         "freeze_time_intervals",
@@ -692,7 +698,7 @@ class _TargetSection(Section[TargetSpec]):
 
 TARGET = _TargetSection(
     [
-        Key("kind", Choice(WorkloadKind), "Deployment (default), StatefulSet or DaemonSet"),
+        Key("kind", Choice(WorkloadKind), "Deployment (default), StatefulSet, DaemonSet or Rollout (Argo)"),
         Key(
             "namespace",
             Template(is_namespace_name, "namespace"),

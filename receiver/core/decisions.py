@@ -28,6 +28,13 @@ class Verdict(StrEnum):
     WAIT = "wait"  # confirmation delay running; decide again at `not_before`
 
 
+class Remedy(StrEnum):
+    """How a ROLLBACK / DRY_RUN decision acts on the workload."""
+
+    UNDO = "undo"  # kubectl's `rollout undo` (or `kubectl argo rollouts undo` for a Rollout)
+    ABORT = "abort"  # `kubectl argo rollouts abort`: a Rollout's update in progress goes back to stable
+
+
 class Reason(StrEnum):
     """Machine-readable reasons: the `reason` label of `decisions_total` and of every Event and log line."""
 
@@ -63,6 +70,7 @@ class Reason(StrEnum):
     FLUX_MANAGED = "flux_managed"
     HELM_MANAGED = "helm_managed"
     OWNED_BY_CONTROLLER = "owned_by_controller"
+    OWNED_BY_ROLLOUT = "owned_by_rollout"  # a Deployment an Argo Rollout's workloadRef names
     # what kubectl refuses or skips
     DEPLOYMENT_PAUSED = "deployment_paused"
     NO_HISTORY = "no_history"
@@ -70,6 +78,10 @@ class Reason(StrEnum):
     INVALID_REVISION = "invalid_revision"
     ALREADY_AT_TARGET = "already_at_target"
     NO_KNOWN_GOOD = "no_known_good"
+    # Argo Rollouts: an update in progress (on_progressing)
+    ROLLOUT_PROGRESSING = "rollout_progressing"
+    ALREADY_ABORTED = "already_aborted"
+    WORKLOAD_REF_UNSUPPORTED = "workload_ref_unsupported"
     # change attribution
     CHANGE_UNKNOWN = "change_unknown"
     NO_RECENT_CHANGE = "no_recent_change"
@@ -101,6 +113,7 @@ class Decision:
     route: str | None
     target: WorkloadRef | None
     to_revision: int | None = None  # 0 / None => previous
+    remedy: Remedy = Remedy.UNDO  # ABORT: a Rollout's update in progress is aborted, not undone
     decided_at: datetime | None = None
     not_before: datetime | None = None  # for WAIT
     source: Source = Source.WEBHOOK

@@ -19,7 +19,7 @@ from receiver.core.annotations import (
     ROLLED_BACK_FROM_TEMPLATE,
     ROLLED_BACK_TO_TEMPLATE,
 )
-from receiver.core.decisions import Decision, Reason, Verdict
+from receiver.core.decisions import Decision, Reason, Remedy, Verdict
 from receiver.core.durations import format_duration
 from receiver.core.goparse import parse_int
 from receiver.core.ledger import GuardState, claim_key
@@ -34,6 +34,7 @@ from receiver.core.settings import (
     GitOpsPolicy,
     HelmPolicy,
     Mode,
+    ProgressingPolicy,
     RevisionChoice,
     Route,
 )
@@ -128,18 +129,31 @@ def decide(
 
     if facts.paused and ref.kind is WorkloadKind.DEPLOYMENT:
         return stop(Reason.DEPLOYMENT_PAUSED, refusals.PAUSED_DEPLOYMENT)
-    requested = requested_revision(alert, route)
-    if isinstance(requested, str):
-        return stop(Reason.INVALID_REVISION, requested)
-    if requested == 0 and route.revision.to is RevisionChoice.LAST_KNOWN_GOOD:
-        target_revision, refusal = last_known_good(facts, route.revision.stable_for)
+    remedy, requested = Remedy.UNDO, 0
+    progressing = _progressing_guard(facts, route)
+    if isinstance(progressing, tuple):
+        return stop(*progressing)
+    if progressing is not None:
+        remedy, target_revision = Remedy.ABORT, progressing
     else:
-        target_revision, refusal = rollback_target(facts, requested)
-    if refusal is not None:
-        return stop(*refusal)
-    assert target_revision is not None
+        asked = requested_revision(alert, route)
+        if isinstance(asked, str):
+            return stop(Reason.INVALID_REVISION, asked)
+        requested = asked
+        if requested == 0 and route.revision.to is RevisionChoice.LAST_KNOWN_GOOD:
+            chosen, refusal = last_known_good(facts, route.revision.stable_for)
+        else:
+            chosen, refusal = rollback_target(facts, requested)
+        if refusal is not None:
+            return stop(*refusal)
+        assert chosen is not None
+        target_revision = chosen
     current = current_revision(facts)
-    if current is not None and current.template_hash == target_revision.template_hash:
+    if (
+        remedy is Remedy.UNDO
+        and current is not None
+        and current.template_hash == target_revision.template_hash
+    ):
         return stop(Reason.ALREADY_AT_TARGET, refusals.already_matches(requested))
 
     rolled_back_at = parse_rfc3339_or_none(annotations.get(ROLLED_BACK_AT))
@@ -215,14 +229,29 @@ def decide(
             not_before=now + CONCURRENCY_RETRY,
         )
     eligible = f"roll back {ref} from revision {facts.current_revision} to revision {target_revision.number}"
-    if current is not None and current.template_hash in rolled_back_from(facts):
+    if remedy is Remedy.ABORT:
+        eligible = (
+            f"abort the update of {ref} to revision {facts.current_revision}: back to its stable revision "
+            f"{target_revision.number} (on_progressing: abort; the spec keeps revision "
+            f"{facts.current_revision} until it is undone or replaced)"
+        )
+    elif current is not None and current.template_hash in rolled_back_from(facts):
         eligible += "; the live template is one we rolled back from before, deployed again"
     if owner is not None and owner.manager is Manager.HELM:
         eligible += (
             f"; {owner.described} still records the bad version as deployed: "
             f"run `{owner.helm_rollback}` so its next upgrade does not re-apply it"
         )
-    return _go(alert, route, config, now, target=ref, to_revision=target_revision.number, eligible=eligible)
+    return _go(
+        alert,
+        route,
+        config,
+        now,
+        target=ref,
+        to_revision=target_revision.number,
+        eligible=eligible,
+        remedy=remedy,
+    )
 
 
 def manual_undo_refusal(facts: WorkloadFacts, config: Config, *, allow_gitops: bool = False) -> str | None:
@@ -242,6 +271,11 @@ def manual_undo_refusal(facts: WorkloadFacts, config: Config, *, allow_gitops: b
     if facts.annotations.get(PAUSED, "").strip().lower() == "true":
         return f"{ref} is paused for rollbacks ({PAUSED}=true)"
     owner = owner_of(facts, config)
+    if owner is not None and owner.manager is Manager.ROLLOUT:
+        return (
+            f"{ref} is run by {owner.described}; it is never undone directly: undo the Rollout instead "
+            f"(rollback-receiver undo {owner.name.partition(',')[0]} -n {ref.namespace})"
+        )
     if owner is not None and owner.manager is not Manager.HELM and not allow_gitops:
         return (
             f"{ref} is managed by {owner.described}, which must do the rollback (--allow-gitops to override)"
@@ -283,7 +317,11 @@ def namespace_denied(namespace: str, config: Config) -> str | None:
 
 def owner_of(facts: WorkloadFacts, config: Config) -> Ownership | None:
     return ownership(
-        facts.labels, facts.annotations, facts.owners, argocd_label=config.ownership.argocd_tracking_label
+        facts.labels,
+        facts.annotations,
+        facts.owners,
+        argocd_label=config.ownership.argocd_tracking_label,
+        referenced_by=facts.referenced_by,
     )
 
 
@@ -293,6 +331,13 @@ def _ownership_guard(
     """Whether the workload's manager holds the rollback back, per the route's policy for that manager."""
     if owner is None:
         return None
+    if owner.manager is Manager.ROLLOUT:  # not a policy: Argo owns this Deployment's rollouts, always
+        return (
+            Reason.OWNED_BY_ROLLOUT,
+            f"{ref} is run by {owner.described}; it is never undone directly: route the alert to the "
+            "Rollout (target kind: Rollout), whose undo restores the Deployment's template as Argo expects",
+            Verdict.SKIP,
+        )
     policy = route.guards
     if owner.manager is Manager.CONTROLLER and policy.controlled is ControllerPolicy.SKIP:
         return (
@@ -317,6 +362,34 @@ def _ownership_guard(
             Verdict.NOTIFY,
         )
     return None
+
+
+def _progressing_guard(facts: WorkloadFacts, route: Route) -> Revision | tuple[Reason, str] | None:
+    """A Rollout with a canary or blue-green update in progress, per the route's `on_progressing`.
+
+    None: undo as usual (no update in progress, not a Rollout, or `on_progressing: undo`). A revision: abort,
+    back to that stable revision. A (reason, message) pair: skip.
+    """
+    rollout, ref = facts.rollout, facts.ref
+    if rollout is None or not rollout.update_in_progress:
+        return None
+    policy = route.guards.on_progressing
+    if policy is ProgressingPolicy.UNDO:
+        return None
+    state = f"{rollout.phase} - {rollout.message}" if rollout.message else rollout.phase
+    updating = f"the update of {ref} to revision {facts.current_revision} is in progress ({state})"
+    if policy is ProgressingPolicy.SKIP:
+        return Reason.ROLLOUT_PROGRESSING, f"{updating}; on_progressing: skip leaves it to Argo Rollouts"
+    if rollout.aborted:
+        return (
+            Reason.ALREADY_ABORTED,
+            f"the update of {ref} to revision {facts.current_revision} is already aborted ({state}); "
+            "its spec still names that revision: undo it (on_progressing: undo) to revert it for good",
+        )
+    stable = next((r for r in facts.revisions if r.template_hash == rollout.stable_hash), None)
+    if stable is None:
+        return Reason.NO_HISTORY, f"{updating}, but it has no stable revision to abort to"
+    return stable
 
 
 def requested_revision(alert: Alert, route: Route) -> int | str:
@@ -496,6 +569,7 @@ def _go(
     target: WorkloadRef | None,
     to_revision: int | None,
     eligible: str,
+    remedy: Remedy = Remedy.UNDO,
 ) -> Decision:
     mode = route.mode or config.mode
     if mode is Mode.DRY_RUN:
@@ -508,9 +582,18 @@ def _go(
             target,
             now,
             to_revision=to_revision,
+            remedy=remedy,
         )
     return _decision(
-        Verdict.ROLLBACK, Reason.ELIGIBLE, eligible, alert, route, target, now, to_revision=to_revision
+        Verdict.ROLLBACK,
+        Reason.ELIGIBLE,
+        eligible,
+        alert,
+        route,
+        target,
+        now,
+        to_revision=to_revision,
+        remedy=remedy,
     )
 
 
@@ -525,6 +608,7 @@ def _decision(
     *,
     to_revision: int | None = None,
     not_before: datetime | None = None,
+    remedy: Remedy = Remedy.UNDO,
 ) -> Decision:
     return Decision(
         verdict=verdict,
@@ -535,6 +619,7 @@ def _decision(
         route=route.name,
         target=target,
         to_revision=to_revision,
+        remedy=remedy,
         decided_at=now,
         not_before=not_before,
     )

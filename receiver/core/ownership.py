@@ -6,6 +6,9 @@
   version and the next `helm upgrade` re-applies it: we roll back and name the `helm rollback` command.
 - A workload controlled by another object (an ownerReference with `controller: true`: Flagger's primary, a
   Deployment some operator manages) is never undone behind its controller's back.
+- A Deployment an Argo Rollout runs through `spec.workloadRef` is never undone directly: the Rollout owns
+  its rollout (and its undo patches the Deployment the way Argo expects). Argo marks nothing on the
+  Deployment, so the referencing Rollouts are found by listing them (`WorkloadFacts.referenced_by`).
 
 Markers (read from the workload's metadata, never from Helm's release Secrets):
 - Argo CD: annotation `argocd.argoproj.io/tracking-id` (annotation tracking, the default since Argo CD 3.0)
@@ -15,7 +18,8 @@ Markers (read from the workload's metadata, never from Helm's release Secrets):
   `/namespace`;
 - Helm: label `app.kubernetes.io/managed-by: Helm` and annotation `meta.helm.sh/release-name` (and
   `meta.helm.sh/release-namespace`);
-- a controller: an ownerReference with `controller: true`.
+- a controller: an ownerReference with `controller: true`;
+- an Argo Rollout: a Rollout in the namespace whose `spec.workloadRef` names the Deployment.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ class Manager(StrEnum):
     FLUX = "Flux"
     HELM = "Helm"
     CONTROLLER = "controller"
+    ROLLOUT = "Argo Rollouts"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +61,8 @@ class Ownership:
             return f"Flux ({self.name})"
         if self.manager is Manager.HELM:
             return f"the Helm release {self.name} -n {self.namespace}"
+        if self.manager is Manager.ROLLOUT:
+            return f"the Argo Rollout {self.name} (its spec.workloadRef names this Deployment)"
         return self.name
 
     @property
@@ -70,12 +77,16 @@ def ownership(
     owners: tuple[OwnerReference, ...],
     *,
     argocd_label: str | None = None,
+    referenced_by: tuple[str, ...] = (),
 ) -> Ownership | None:
-    """The manager whose rules apply, most binding first: a controller, then GitOps, then Helm.
+    """The manager whose rules apply, most binding first: an Argo Rollout's workloadRef, a controller, then
+    GitOps, then Helm.
 
     Flux's helm-controller also labels its releases as Helm-managed, so Flux is recognised before Helm; and
     with Argo CD label tracking the label is the one Helm charts set too, so it only counts when configured.
     """
+    if referenced_by:
+        return Ownership(Manager.ROLLOUT, ", ".join(f"rollout/{name}" for name in referenced_by))
     for owner in owners:
         if owner.controller:
             return Ownership(Manager.CONTROLLER, f"{owner.kind}/{owner.name}")

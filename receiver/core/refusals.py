@@ -21,6 +21,8 @@ NO_LAST_REVISION = "no last revision to roll back to"
 def no_history(kind: WorkloadKind, name: str) -> str:
     if kind is WorkloadKind.DEPLOYMENT:
         return f'no rollout history found for deployment "{name}"'
+    if kind is WorkloadKind.ROLLOUT:  # `kubectl argo rollouts undo` (pkg/kubectl-argo-rollouts/cmd/undo)
+        return f'no revision found for rollout "{name}"'
     return NO_LAST_REVISION
 
 

@@ -58,6 +58,14 @@ class ControllerPolicy(StrEnum):
     ALLOW = "allow"
 
 
+class ProgressingPolicy(StrEnum):
+    """What a rollback does to an Argo Rollout whose canary or blue-green update is still in progress."""
+
+    ABORT = "abort"  # `kubectl argo rollouts abort`: back to the stable ReplicaSet, the spec untouched
+    UNDO = "undo"  # `kubectl argo rollouts undo`: the previous template, which is usually the stable one
+    SKIP = "skip"  # leave it to Argo's own analysis and to a human
+
+
 @dataclass(frozen=True, slots=True)
 class BearerAuth:
     token_file: Path
@@ -128,6 +136,7 @@ class GuardSettings:
     gitops: GitOpsPolicy = GitOpsPolicy.NOTIFY
     helm: HelmPolicy = HelmPolicy.ROLLBACK
     controlled: ControllerPolicy = ControllerPolicy.SKIP
+    on_progressing: ProgressingPolicy = ProgressingPolicy.ABORT  # Argo Rollouts with an update in progress
     require_opt_in: bool = False  # True => only workloads annotated opt-in are eligible
     # Change freezes, by names of `time_intervals` (Alertmanager's syntax): no automatic rollback inside a
     # freeze interval, or outside every active interval when there are some.

@@ -15,6 +15,7 @@ class WorkloadKind(StrEnum):
     DEPLOYMENT = "Deployment"
     STATEFULSET = "StatefulSet"
     DAEMONSET = "DaemonSet"
+    ROLLOUT = "Rollout"  # argoproj.io/v1alpha1: Argo Rollouts (docs/argo-rollouts.md)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,28 @@ class Revision:
 
 
 @dataclass(frozen=True, slots=True)
+class RolloutState:
+    """What Argo Rollouts says about a `Rollout`, as its controller and plugin read it."""
+
+    phase: str  # `GetRolloutPhase`: Healthy, Progressing, Paused or Degraded
+    message: str
+    stable_hash: str  # status.stableRS
+    current_hash: str  # status.currentPodHash: the template the spec asks for
+    aborted: bool  # status.abort
+    strategy: str  # "canary", "blueGreen" or "" (none set)
+    observed: bool  # the controller has seen the latest spec (status.observedGeneration)
+    workload_ref: str | None = None  # "Deployment/NAME" when the template comes from spec.workloadRef
+    workload_generation: int | None = None  # that Deployment's metadata.generation, as read
+
+    @property
+    def update_in_progress(self) -> bool:
+        """Argo's `!IsFullyPromoted`: a canary or blue-green update has not (yet) become the stable one.
+
+        A spec the controller has not observed yet counts too: it is an update about to start."""
+        return self.stable_hash != self.current_hash or not self.observed
+
+
+@dataclass(frozen=True, slots=True)
 class WorkloadFacts:
     """A snapshot of one workload and its history, taken just before deciding."""
 
@@ -61,3 +84,6 @@ class WorkloadFacts:
     current_revision: int | None  # revision whose template is live now; None when unknown
     current_revision_since: datetime | None  # when the current revision went live (its last roll-out start)
     revisions: tuple[Revision, ...]  # ascending by number
+    rollout: RolloutState | None = None  # kind Rollout only
+    # Deployments only: the Rollouts whose spec.workloadRef names this Deployment (Argo marks nothing on it)
+    referenced_by: tuple[str, ...] = ()

@@ -1,6 +1,6 @@
 """The Kubernetes layer: the only package that imports kubernetes_asyncio.
 
-Public API (see docs/architecture.md, "Kubernetes layer"): connect, read_facts, history, undo,
+Public API (see docs/architecture.md, "Kubernetes layer"): connect, read_facts, history, undo, abort,
 follow_rollout, resolve, EventRecorder, StateStore; the error tree in `errors`.
 """
 
@@ -20,7 +20,7 @@ from receiver.k8s.errors import (
 )
 from receiver.k8s.events import EventRecorder
 from receiver.k8s.results import RolloutOutcome, UndoResult
-from receiver.k8s.rollout import history, undo
+from receiver.k8s.rollout import abort, history, undo
 from receiver.k8s.state import StateStore
 from receiver.k8s.status import follow_rollout
 from receiver.k8s.workloads import read_facts, resolve
@@ -43,6 +43,7 @@ __all__ = [
     "Unauthorized",
     "UndoRefused",
     "UndoResult",
+    "abort",
     "connect",
     "follow_rollout",
     "history",

@@ -103,6 +103,12 @@ class UnknownRevision(UndoRefused):
         self.revision = revision
 
 
+class UnsupportedWorkloadRef(UndoRefused):
+    """An Argo Rollout whose workloadRef names a kind other than Deployment: we do not restore it."""
+
+    reason = Reason.WORKLOAD_REF_UNSUPPORTED
+
+
 class AmbiguousTarget(Exception):
     """A label selector matched more workloads than the cap allows: acting on any of them would be a guess."""
 

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from receiver.core.text import MAX_EVENT_MESSAGE_BYTES, one_line
 from receiver.core.timefmt import format_rfc3339
 from receiver.core.workload import WorkloadRef
-from receiver.k8s import errors
+from receiver.k8s import errors, resources
 from receiver.k8s.client import MERGE_PATCH, KubeClient
 
 logger = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ def _new_event(
         "kind": "Event",
         "metadata": {"generateName": f"{ref.name}.", "namespace": ref.namespace},
         "involvedObject": {
-            "apiVersion": "apps/v1",
+            "apiVersion": resources.api_version(ref.kind),
             "kind": str(ref.kind),
             "name": ref.name,
             "namespace": ref.namespace,

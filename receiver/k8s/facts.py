@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from receiver.core.timefmt import parse_rfc3339_or_none
 from receiver.core.workload import OwnerReference, WorkloadFacts, WorkloadKind
-from receiver.k8s import audit, controllerrevisions, deployments
+from receiver.k8s import argo, audit, controllerrevisions, deployments
 from receiver.k8s.snapshots import Snapshot, revisions_of
 
 
 def facts_from(snap: Snapshot) -> WorkloadFacts:
     meta = snap.workload["metadata"]
     current, since = _current(snap)
+    is_rollout = snap.ref.kind is WorkloadKind.ROLLOUT
     return WorkloadFacts(
         ref=snap.ref,
         uid=str(meta.get("uid", "")),
         resource_version=str(meta.get("resourceVersion", "")),
         generation=int(meta.get("generation") or 0),
         labels=dict(meta.get("labels") or {}),
-        annotations=dict(meta.get("annotations") or {}),
+        annotations=_annotations(snap),
         owners=tuple(
             OwnerReference(str(o.get("kind", "")), str(o.get("name", "")), bool(o.get("controller")))
             for o in meta.get("ownerReferences") or ()
@@ -28,7 +30,19 @@ def facts_from(snap: Snapshot) -> WorkloadFacts:
         current_revision=current,
         current_revision_since=since,
         revisions=revisions_of(snap),
+        rollout=argo.state(snap.workload, snap.referenced) if is_rollout else None,
+        referenced_by=snap.referenced_by,
     )
+
+
+def _annotations(snap: Snapshot) -> dict[str, str]:
+    """The workload's annotations. A `workloadRef` Rollout's undo patches its Deployment, so our audit
+    annotations are there: they count as the Rollout's (its own annotations win)."""
+    own = dict(snap.workload["metadata"].get("annotations") or {})
+    if snap.referenced is None:
+        return own
+    theirs = snap.referenced["metadata"].get("annotations") or {}
+    return {**{k: v for k, v in theirs.items() if audit.is_ours(k) or k == audit.CHANGE_CAUSE}, **own}
 
 
 def _current(snap: Snapshot) -> tuple[int | None, datetime | None]:
@@ -37,14 +51,28 @@ def _current(snap: Snapshot) -> tuple[int | None, datetime | None]:
         if rs is None:
             return deployments.current_revision(snap.workload, snap.history), None
         return deployments.revision_number(rs), replica_set_went_live(snap.workload, rs)
+    if snap.ref.kind is WorkloadKind.ROLLOUT:
+        rs = argo.current_replica_set(snap.workload, snap.history, snap.referenced)
+        if rs is None:
+            return argo.current_revision(snap.workload, snap.history, snap.referenced), None
+        went_live = replica_set_went_live(
+            snap.workload, rs, revision_history=argo.REVISION_HISTORY, audit_from=_annotations(snap)
+        )
+        return argo.revision_number(rs), went_live
     cr = controllerrevisions.current_revision(snap.workload, snap.history, snap.revision_data)
     if cr is None:
         return None, None
     return controllerrevisions.revision_number(cr), controller_revision_went_live(cr)
 
 
-def replica_set_went_live(deployment: dict[str, object], rs: dict[str, object]) -> datetime | None:
-    """When the rollout to this RS's template last started.
+def replica_set_went_live(
+    deployment: dict[str, object],
+    rs: dict[str, object],
+    *,
+    revision_history: str = deployments.REVISION_HISTORY,
+    audit_from: Mapping[str, str] | None = None,
+) -> datetime | None:
+    """When the rollout to this RS's template last started (`deployment`: its Deployment or Rollout).
 
     A fresh RS went live when it was created. An RS that a rollback re-used (it carries
     `revision-history`) is older than its rollout, so we take the most recent of: its creation, our
@@ -52,14 +80,18 @@ def replica_set_went_live(deployment: dict[str, object], rs: dict[str, object]) 
     Progressing condition `lastUpdateTime` when that condition names this RS (it is reset by every
     rollout: "ReplicaSet "x" is progressing." / "... has successfully progressed."). The last one can
     be later than the actual start (up to the rollout's duration), which errs towards "recent".
+    Argo Rollouts keeps the same annotations (`rollout.argoproj.io/revision-history`) and conditions; a
+    canary's rollout starts with its first canary pod, not at its promotion. `audit_from` is where our
+    `rolled-back-at` is when not on the ReplicaSet (a workloadRef Rollout's Deployment).
     """
     meta = rs.get("metadata")
     assert isinstance(meta, dict)
     created = parse_rfc3339_or_none(meta.get("creationTimestamp"))
     annotations = meta.get("annotations") or {}
-    if deployments.REVISION_HISTORY not in annotations:
+    if revision_history not in annotations:
         return created
-    candidates = [created, parse_rfc3339_or_none(annotations.get(audit.ROLLED_BACK_AT))]
+    stamped = annotations.get(audit.ROLLED_BACK_AT) or (audit_from or {}).get(audit.ROLLED_BACK_AT)
+    candidates = [created, parse_rfc3339_or_none(stamped)]
     status = deployment.get("status")
     conditions = status.get("conditions") if isinstance(status, dict) else None
     for cond in conditions or ():
@@ -99,6 +131,10 @@ def changes_since(decided: WorkloadFacts, now: WorkloadFacts) -> str | None:
         return "its labels changed"
     if now.generation != decided.generation:  # after annotations: a Deployment bumps it for those too
         return f"its spec changed (generation {decided.generation} -> {now.generation})"
+    if now.referenced_by != decided.referenced_by:
+        return f"the Argo Rollouts referencing it changed ({decided.referenced_by} -> {now.referenced_by})"
+    if _rollout_progress(now) != _rollout_progress(decided):
+        return f"its Argo Rollouts update changed ({_rollout_progress(decided)} -> {_rollout_progress(now)})"
     if now.current_revision != decided.current_revision:
         return f"its live revision changed ({decided.current_revision} -> {now.current_revision})"
     if [(r.number, r.object_name) for r in now.revisions] != [
@@ -106,3 +142,18 @@ def changes_since(decided: WorkloadFacts, now: WorkloadFacts) -> str | None:
     ]:
         return "its revision history changed"
     return None
+
+
+def _rollout_progress(facts: WorkloadFacts) -> tuple[bool, bool, str, str, int | None] | None:
+    """What an undo-or-abort decision on a Rollout depends on; the phase and message move on their own
+    while a canary steps, and do not count."""
+    rollout = facts.rollout
+    if rollout is None:
+        return None
+    return (
+        rollout.update_in_progress,
+        rollout.aborted,
+        rollout.stable_hash,
+        rollout.current_hash,
+        rollout.workload_generation,
+    )

@@ -18,7 +18,11 @@ class UndoPlan:
     skipped_message: str | None  # kubectl's "skipped rollback (...)" when the template already matches
     content_type: str = ""
     patch: Any = None  # JSON patch (list) or strategic merge patch (dict), exactly kubectl's body
-    resource_version: str = ""  # of the workload the plan was computed from
+    resource_version: str = ""  # of the object the patch goes to, as the plan was computed from
+    # Where the patch goes when not to the workload itself: a `workloadRef` Rollout's Deployment.
+    patch_target: WorkloadRef | None = None
+    # The patched object's annotations, which ours join (plans whose patch has no annotation op of its own).
+    base_annotations: dict[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,5 +41,6 @@ class UndoResult:
 
 @dataclass(frozen=True, slots=True)
 class RolloutOutcome:
-    result: Literal["complete", "failed", "timed_out", "pending"]  # pending: --watch=false, not done
+    # pending: --watch=false, not done; paused: an Argo Rollout stopped at a pause (needs a promote)
+    result: Literal["complete", "failed", "timed_out", "pending", "paused"]
     message: str  # kubectl's last status line, or its error

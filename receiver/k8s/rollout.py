@@ -1,27 +1,43 @@
-"""kubectl-equivalent `rollout history` and `rollout undo` for Deployments, StatefulSets and DaemonSets.
+"""kubectl-equivalent `rollout history` and `rollout undo` for Deployments, StatefulSets and DaemonSets, and
+`kubectl argo rollouts undo|abort` for Argo Rollouts.
 
 The REST sequence is kubectl's (GET the workload, LIST its ReplicaSets / ControllerRevisions, one PATCH),
-plus what kubectl lacks: the patch carries the `resourceVersion` it was computed from, so it applies
-atomically to exactly the state we read (409 Conflict otherwise); the decision's facts are re-checked
-against that state; and our audit annotations ride in the same patch.
+or the plugin's for a Rollout, plus what they lack: the patch carries the `resourceVersion` it was computed
+from, so it applies atomically to exactly the state we read (409 Conflict otherwise); the decision's facts
+are re-checked against that state; and our audit annotations ride in the same patch. An abort is a write
+to the status subresource, which ignores metadata: its audit annotations follow in a second patch.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from receiver.core.timefmt import parse_rfc3339_or_none
 from receiver.core.workload import Revision, WorkloadFacts, WorkloadKind, WorkloadRef
-from receiver.k8s import audit, controllerrevisions, deployments, resources
+from receiver.k8s import argo, audit, controllerrevisions, deployments, resources
 from receiver.k8s.client import FIELD_MANAGER, Json, KubeClient
-from receiver.k8s.errors import Conflict
+from receiver.k8s.errors import Conflict, KubeError, NoHistory, NotFound
 from receiver.k8s.facts import changes_since, facts_from
 from receiver.k8s.results import UndoPlan, UndoResult
 from receiver.k8s.snapshots import Snapshot, list_all, revisions_of, snapshot
 
-__all__ = ["Snapshot", "guarded_patch", "history", "list_all", "plan", "revisions_of", "snapshot", "undo"]
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "Snapshot",
+    "abort",
+    "guarded_patch",
+    "history",
+    "list_all",
+    "plan",
+    "revisions_of",
+    "snapshot",
+    "undo",
+]
 
 
 async def history(kube: KubeClient, ref: WorkloadRef) -> tuple[Revision, ...]:
@@ -31,6 +47,8 @@ async def history(kube: KubeClient, ref: WorkloadRef) -> tuple[Revision, ...]:
 def plan(snap: Snapshot, to_revision: int) -> UndoPlan:
     if snap.ref.kind is WorkloadKind.DEPLOYMENT:
         return deployments.plan_undo(snap.workload, snap.history, to_revision)
+    if snap.ref.kind is WorkloadKind.ROLLOUT:
+        return argo.plan_undo(snap.workload, snap.history, to_revision, snap.referenced)
     return controllerrevisions.plan_undo(snap.workload, snap.history, to_revision, snap.revision_data)
 
 
@@ -43,6 +61,15 @@ def guarded_patch(ref: WorkloadRef, undo_plan: UndoPlan, annotations: Mapping[st
             if op["path"] == "/metadata/annotations":
                 op["value"] = {**op["value"], **annotations}
         # A replaced resourceVersion is the update's precondition: the server answers 409 if it moved.
+        ops.append({"op": "replace", "path": "/metadata/resourceVersion", "value": rv})
+        return ops
+    if ref.kind is WorkloadKind.ROLLOUT:
+        # The plugin's single op; ours join the patched object's annotations (the whole map is known, and
+        # the resourceVersion below makes "add" of the merged map exact).
+        ops = [dict(op) for op in undo_plan.patch]
+        if annotations:
+            merged = {**(undo_plan.base_annotations or {}), **annotations}
+            ops.append({"op": "add", "path": "/metadata/annotations", "value": merged})
         ops.append({"op": "replace", "path": "/metadata/resourceVersion", "value": rv})
         return ops
     body: Json = dict(undo_plan.patch)
@@ -152,13 +179,14 @@ async def _undo_once(
     query = {"fieldManager": FIELD_MANAGER}
     if dry_run:
         query["dryRun"] = "All"
+    patched_ref = undo_plan.patch_target or ref  # a workloadRef Rollout: its Deployment, like the plugin
     patched = await kube.request(
         "patch",
-        resources.workload_path(ref),
+        resources.workload_path(patched_ref),
         query=query,
         body=guarded_patch(ref, undo_plan, annotations),
         content_type=undo_plan.content_type,
-        what=resources.describe(ref),
+        what=resources.describe(patched_ref),
     )
     return UndoResult(
         ref=ref,
@@ -182,3 +210,122 @@ def _applied_at(patched: Json) -> datetime | None:
     ]
     known = [t for t in times if t is not None]
     return max(known) if known else None
+
+
+# ------------------------------------------------------------------------------------------------ abort
+
+ABORTED = "aborted"
+
+
+async def abort(
+    kube: KubeClient,
+    ref: WorkloadRef,
+    *,
+    dry_run: bool = False,
+    audit: Mapping[str, str] | None = None,
+    decided_on: WorkloadFacts | None = None,
+) -> UndoResult:
+    """`kubectl argo rollouts abort`: the merge patch `{"status":{"abort":true}}` on the status subresource,
+    with the resourceVersion it was decided on as its precondition.
+
+    The status subresource keeps the object's metadata as it was, so our audit annotations cannot ride
+    along: they follow in a merge patch of the Rollout itself. The abort goes first because it is the
+    one that must not be lost, and it is idempotent (a retry after a crash between the two aborts again
+    at worst). Conflicts and `decided_on` are handled as in `undo`. Returns a skipped result when the
+    Rollout is already aborted.
+    """
+    for attempt in range(1, _ATTEMPTS_AFTER_STATUS_WRITES + 1):
+        snap = await snapshot(kube, ref)
+        _check_preconditions(snap, None, decided_on)
+        try:
+            return await _abort_once(kube, snap, dry_run=dry_run, audit_map=audit)
+        except Conflict:
+            if decided_on is None or attempt == _ATTEMPTS_AFTER_STATUS_WRITES:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def _abort_once(
+    kube: KubeClient, snap: Snapshot, *, dry_run: bool, audit_map: Mapping[str, str] | None
+) -> UndoResult:
+    ref, rollout = snap.ref, snap.workload
+    stable_hash = argo.state(rollout).stable_hash
+    stable = next((r for r in revisions_of(snap) if r.template_hash == stable_hash and stable_hash), None)
+    if stable is None:
+        raise NoHistory(f'rollout "{ref.name}" has no stable revision to abort to')
+    current = argo.current_revision(rollout, snap.history, snap.referenced)
+    result = UndoResult(
+        ref=ref,
+        skipped=True,
+        message=f"rollout '{ref.name}' is already aborted",
+        target_revision=stable.number,
+        from_revision=current,
+        dry_run=dry_run,
+    )
+    if argo.aborted(rollout):
+        return result
+    # Decided before the abort: a history that no longer leads to the decided revision is a Conflict.
+    annotations = _abort_audit(audit_map, stable.number, stable.template_hash, current) if audit_map else {}
+    query = {"fieldManager": FIELD_MANAGER}
+    if dry_run:
+        query["dryRun"] = "All"
+    rv = str(rollout["metadata"].get("resourceVersion", ""))
+    body = {**argo.ABORT_PATCH, "metadata": {"resourceVersion": rv}}
+    merge = "application/merge-patch+json"
+    try:
+        patched = await kube.request(
+            "patch",
+            resources.status_path(ref),
+            query=query,
+            body=body,
+            content_type=merge,
+            what=resources.describe(ref),
+        )
+    except NotFound:
+        # The plugin's fallback for a Rollout CRD without the status subresource (a 404 there).
+        patched = await kube.request(
+            "patch",
+            resources.workload_path(ref),
+            query=query,
+            body=body,
+            content_type=merge,
+            what=resources.describe(ref),
+        )
+    if annotations:
+        try:
+            patched = await kube.request(
+                "patch",
+                resources.workload_path(ref),
+                query=query,
+                body={"metadata": {"annotations": annotations}},
+                content_type=merge,
+                what=resources.describe(ref),
+            )
+        except KubeError as exc:
+            # The abort stands (and a repeat finds it aborted); only its audit trail is missing.
+            logger.warning("aborted %s, but could not write its audit annotations: %s", ref, exc.describe())
+            annotations = {}
+    return replace(
+        result,
+        skipped=False,
+        message=ABORTED,
+        resource_version=str(patched.get("metadata", {}).get("resourceVersion", "")),
+        annotations_written=annotations,
+        applied_at=_applied_at(patched),
+    )
+
+
+def _abort_audit(
+    audit_map: Mapping[str, str], stable: int, stable_hash: str, current: int | None
+) -> dict[str, str]:
+    decided = audit_map.get(audit.ROLLED_BACK_TO, "0")
+    if decided not in ("0", str(stable)):
+        raise Conflict(
+            f"the stable revision changed since the decision: it was {decided}, it is now {stable}",
+            reason="HistoryChanged",
+        )
+    result = audit.pin_revision(audit_map, stable)
+    result[audit.ROLLED_BACK_TO_TEMPLATE] = stable_hash
+    if current is not None:
+        result[audit.ROLLED_BACK_FROM] = str(current)
+    return result

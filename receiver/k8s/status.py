@@ -2,6 +2,7 @@
 
 Reference: kubectl `pkg/polymorphichelpers/rollout_status.go`; the loop mirrors client-go's
 `UntilWithSync` (initial read, then watch from that resourceVersion, relist whenever the watch breaks).
+Argo Rollouts: `kubectl argo rollouts status` (`cmd/status/status.go`), on the phase of `argo.phase`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 from receiver.core.goparse import GoSyntaxError
 from receiver.core.timefmt import parse_rfc3339_or_none
 from receiver.core.workload import WorkloadKind, WorkloadRef
-from receiver.k8s import deployments, errors, resources
+from receiver.k8s import argo, deployments, errors, resources
 from receiver.k8s.client import KubeClient
 from receiver.k8s.results import RolloutOutcome
 
@@ -35,6 +36,8 @@ class Status:
     message: str  # kubectl's line, without the trailing newline
     done: bool
     pending: bool = False  # stopped before done (`--watch=false`)
+    paused: bool = False  # an Argo Rollout waiting at a pause: done for now, until someone promotes it
+    error: str = ""  # done, and failed with this error (the line is still printed first)
 
 
 def _int(value: Any) -> int:
@@ -142,11 +145,59 @@ def statefulset_status(obj: Mapping[str, Any], revision: int = 0, since: datetim
     )
 
 
+DEGRADED_ERROR = "The rollout is in a degraded state with message: {message}"
+WATCH_TIMED_OUT = "Rollout status watch exceeded timeout"  # the plugin's words for a timed-out watch
+
+
+def rollout_line(obj: Mapping[str, Any]) -> str:
+    """The plugin's watch line: `Status - Message`, or the status alone without a message."""
+    current, message = argo.phase(obj)
+    return f"{current} - {message}" if message else current
+
+
+def rollout_status(obj: Mapping[str, Any], revision: int = 0, *, watch: bool = True) -> Status:
+    """`kubectl argo rollouts status`: done at Healthy; Degraded is an error; Paused is not an end.
+
+    `--watch=false` prints Healthy and Degraded without their message (`revision` has no meaning here)."""
+    current, message = argo.phase(obj)
+    line = current if not watch and current in (argo.HEALTHY, argo.DEGRADED) else rollout_line(obj)
+    if current == argo.DEGRADED:
+        return Status(line, True, error=DEGRADED_ERROR.format(message=message))
+    return Status(line, current == argo.HEALTHY)
+
+
+def rollout_settled(obj: Mapping[str, Any], workload_generation: int | None = None) -> Status:
+    """Where a rollback of a Rollout comes to rest, per Argo's status.
+
+    After an undo: Healthy, or Paused (the restored revision replays the canary steps, or waits for a
+    blue-green promotion), or Degraded (failed). After an abort (status.abort): Degraded with reason
+    RolloutAborted and the stable ReplicaSet fully available again is the success. A workloadRef Rollout
+    is not settled before the controller ran the referenced Deployment's `workload_generation`.
+    """
+    line = rollout_line(obj)
+    if workload_generation is not None and not argo.workload_observed(obj, workload_generation):
+        return Status(
+            f"{argo.PROGRESSING} - waiting for the referenced workload's update to be observed", False
+        )
+    current, message = argo.phase(obj)
+    if argo.aborted(obj):
+        if argo.abort_settled(obj):
+            return Status(line, True)
+        if current == argo.DEGRADED and not message.startswith(argo.ABORTED_REASON + ":"):
+            return Status(line, True, error=DEGRADED_ERROR.format(message=message))
+        return Status(line, current == argo.HEALTHY)
+    if current == argo.DEGRADED:
+        return Status(line, True, error=DEGRADED_ERROR.format(message=message))
+    if current == argo.PAUSED:
+        return Status(line, True, paused=True)
+    return Status(line, current == argo.HEALTHY)
+
+
 VIEWERS: dict[WorkloadKind, Callable[[Mapping[str, Any], int, datetime | None], Status]] = {
     WorkloadKind.DEPLOYMENT: deployment_status,
     WorkloadKind.DAEMONSET: daemonset_status,
     WorkloadKind.STATEFULSET: statefulset_status,
-}
+}  # a Rollout is followed by `rollout_status` / `rollout_settled` (Argo's phases, not kubectl's viewers)
 
 
 async def follow_rollout(
@@ -158,6 +209,7 @@ async def follow_rollout(
     watch: bool = True,
     revision: int = 0,
     since: datetime | None = None,
+    settle: bool = False,
 ) -> RolloutOutcome:
     """Follow the rollout like `kubectl rollout status --timeout`, reporting each status line.
 
@@ -166,18 +218,55 @@ async def follow_rollout(
     `watch=False` stops after the first line (result "pending" when not done, like `--watch=false`);
     `revision` is kubectl's `--revision` pin (Deployments; an error when the running one differs).
     `since` (our undo's time): a progress-deadline failure from before it is not this rollout's.
+    A Rollout is followed like `kubectl argo rollouts status` (each new line once); with `settle` (after
+    our own undo or abort) until it comes to rest as `rollout_settled` says, result "paused" at a pause.
     """
     report = on_progress or (lambda _line: None)
+    if ref.kind is WorkloadKind.ROLLOUT:
+        report = _changes_only(report)
 
     def viewer(obj: Mapping[str, Any]) -> Status:
-        status = VIEWERS[ref.kind](obj, revision, since)
+        if ref.kind is WorkloadKind.ROLLOUT:
+            status = rollout_status(obj, revision, watch=watch)
+        else:
+            status = VIEWERS[ref.kind](obj, revision, since)
         return status if status.done or watch else Status(status.message, True, pending=True)
 
     try:
         async with asyncio.timeout(timeout if timeout > 0 else None):
+            if settle and ref.kind is WorkloadKind.ROLLOUT:
+                generation = await _referenced_generation(kube, ref)
+                return await _follow(kube, ref, report, lambda obj: rollout_settled(obj, generation))
             return await _follow(kube, ref, report, viewer)
     except TimeoutError:
-        return RolloutOutcome("timed_out", TIMED_OUT)
+        return RolloutOutcome("timed_out", WATCH_TIMED_OUT if ref.kind is WorkloadKind.ROLLOUT else TIMED_OUT)
+
+
+def _changes_only(report: Callable[[str], None]) -> Callable[[str], None]:
+    """The plugin prints a status line only when it differs from the one before."""
+    last: list[str] = []
+
+    def changed(line: str) -> None:
+        if last != [line]:
+            last[:] = [line]
+            report(line)
+
+    return changed
+
+
+async def _referenced_generation(kube: KubeClient, ref: WorkloadRef) -> int | None:
+    """A workloadRef Rollout's Deployment generation now (after our patch), which the Rollout must reach."""
+    try:
+        rollout = await kube.request("get", resources.workload_path(ref), what=resources.describe(ref))
+        target = argo.referenced_workload(rollout)
+        if target is None:
+            return None
+        deployment = await kube.request(
+            "get", resources.workload_path(target), what=resources.describe(target)
+        )
+    except (errors.KubeError, errors.UndoRefused):
+        return None  # the follow itself reports what is wrong with the Rollout
+    return int(deployment["metadata"].get("generation") or 0)
 
 
 async def _follow(
@@ -231,6 +320,10 @@ def _evaluate(
     except RolloutFailed as exc:
         return RolloutOutcome("failed", str(exc))
     report(status.message)
+    if status.error:
+        return RolloutOutcome("failed", status.error)
     if status.pending:
         return RolloutOutcome("pending", status.message)
+    if status.paused:
+        return RolloutOutcome("paused", status.message)
     return RolloutOutcome("complete", status.message) if status.done else None

@@ -39,10 +39,10 @@ async def resolve(
             kube,
             resources.collection_path(plural, namespace),
             selector=selector,
-            what=f"{plural}.apps -n {namespace}",
+            what=f"{resources.qualified(plural)} -n {namespace}",
         )
         found = sorted(str(item["metadata"]["name"]) for item in items)
-        wanted = f"{plural}.apps matching {selector!r} in namespace {namespace!r}"
+        wanted = f"{resources.qualified(plural)} matching {selector!r} in namespace {namespace!r}"
     else:
         candidates = [name] if name is not None else list(dict.fromkeys(names))
         found = []
@@ -53,7 +53,7 @@ async def resolve(
             except NotFound:
                 continue
             found.append(candidate)
-        wanted = f"{plural}.apps {', '.join(candidates)!s} in namespace {namespace!r}"
+        wanted = f"{resources.qualified(plural)} {', '.join(candidates)!s} in namespace {namespace!r}"
     if not found:
         raise NotFound(f"no {wanted}", status=404, reason="NotFound", verb="get", target=wanted)
     if len(found) > cap:

@@ -59,6 +59,7 @@ def decision_fields(decision: Decision) -> dict[str, object]:
         "reason": decision.reason,
         "message": decision.message,
         "to_revision": decision.to_revision,
+        "remedy": decision.remedy.value,  # undo, or abort (an Argo Rollout's update in progress)
         "decided_at": decision.decided_at.isoformat() if decision.decided_at else None,
         "not_before": decision.not_before.isoformat() if decision.not_before else None,
         "source": str(decision.source),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from chart_support import RELEASE, REPO_ROOT, one, render, rule_set
 
@@ -16,6 +17,7 @@ from receiver.k8s import resources
 
 RECEIVER = REPO_ROOT / "receiver"
 WORKLOADS = ("deployments", "statefulsets", "daemonsets")
+ARGO = "argoproj.io"  # Argo Rollouts' `rollouts`, granted only with rbac.argoRollouts
 
 # Workload kinds share one code path each: the path is built from resources.PLURALS[ref.kind].
 WORKLOAD_GET = ("k8s/snapshots.py", r'\.request\("get", resources\.workload_path\(ref\)')
@@ -23,13 +25,44 @@ WORKLOAD_GET_FOR_STATUS = ("k8s/status.py", r'\.request\("get", path, what=what\
 WORKLOAD_GET_BY_NAME = ("k8s/workloads.py", r'\.request\("get", resources\.workload_path\(ref\)')
 WORKLOAD_LIST = ("k8s/workloads.py", r"list_all\(\s*kube,\s*resources\.collection_path\(plural, namespace\)")
 WORKLOAD_WATCH = ("k8s/status.py", r"\.watch\(\s*watch_path,")
-WORKLOAD_PATCH = ("k8s/rollout.py", r'\.request\(\s*"patch",\s*resources\.workload_path\(ref\)')
+WORKLOAD_PATCH = ("k8s/rollout.py", r'\.request\(\s*"patch",\s*resources\.workload_path\(patched_ref\)')
+# A workloadRef Rollout: the Deployment it runs is read with it, and followed after its undo.
+REFERENCED_GET = ("k8s/snapshots.py", r'\.request\(\s*"get", resources\.workload_path\(target\)')
+REFERENCED_GET_FOR_STATUS = ("k8s/status.py", r'\.request\(\s*"get", resources\.workload_path\(target\)')
+ROLLOUT_GET_FOR_STATUS = ("k8s/status.py", r'\.request\("get", resources\.workload_path\(ref\)')
+# Abort: the status subresource, the plugin's fallback to the object, then our audit annotations.
+ABORT_PATCH = ("k8s/rollout.py", r'\.request\(\s*"patch",\s*resources\.status_path\(ref\)')
+ROLLOUT_PATCH = ("k8s/rollout.py", r'\.request\(\s*"patch",\s*resources\.workload_path\(ref\)')
 
 CALL_SITES: dict[tuple[str, str, str], list[tuple[str, str]]] = {
     **{
         ("apps", kind, "get"): [WORKLOAD_GET, WORKLOAD_GET_FOR_STATUS, WORKLOAD_GET_BY_NAME]
         for kind in WORKLOADS
     },
+    ("apps", "deployments", "get"): [
+        WORKLOAD_GET,
+        WORKLOAD_GET_FOR_STATUS,
+        WORKLOAD_GET_BY_NAME,
+        REFERENCED_GET,
+        REFERENCED_GET_FOR_STATUS,
+    ],
+    (ARGO, "rollouts", "get"): [
+        WORKLOAD_GET,
+        WORKLOAD_GET_FOR_STATUS,
+        WORKLOAD_GET_BY_NAME,
+        ROLLOUT_GET_FOR_STATUS,
+    ],
+    (ARGO, "rollouts", "list"): [
+        WORKLOAD_LIST,
+        # Which Rollouts' spec.workloadRef names a Deployment (Argo marks nothing on the Deployment).
+        (
+            "k8s/snapshots.py",
+            r"list_all\(\s*kube, resources\.collection_path\(resources\.ROLLOUTS, ref\.namespace\)",
+        ),
+    ],
+    (ARGO, "rollouts", "watch"): [WORKLOAD_WATCH],
+    (ARGO, "rollouts", "patch"): [WORKLOAD_PATCH, ROLLOUT_PATCH],
+    (ARGO, "rollouts/status", "patch"): [ABORT_PATCH],
     **{("apps", kind, "list"): [WORKLOAD_LIST] for kind in WORKLOADS},
     **{("apps", kind, "watch"): [WORKLOAD_WATCH] for kind in WORKLOADS},
     **{("apps", kind, "patch"): [WORKLOAD_PATCH] for kind in WORKLOADS},
@@ -73,6 +106,8 @@ CALL_SITES: dict[tuple[str, str, str], list[tuple[str, str]]] = {
 # API calls every authenticated identity may make (system:discovery / system:basic-user): no grant needed.
 UNGRANTED_CALLS = [
     ("k8s/client.py", r'\.request\("get", "/version"'),
+    # API discovery (system:discovery): is Argo Rollouts installed at all, when listing Rollouts is a 403.
+    ("k8s/snapshots.py", r'\.request\("get", resources\.group_version_path\(resources\.ROLLOUTS\)'),
     ("k8s/client.py", r'\.request\(\s*"create",\s*"/apis/authentication\.k8s\.io/v1/selfsubjectreviews"'),
     # list_all is the paginating helper; its callers are the call sites above.
     ("k8s/snapshots.py", r'\.request\("list", path, query=query'),
@@ -96,8 +131,9 @@ def source(relative: str) -> str:
     return (RECEIVER / relative).read_text()
 
 
-def granted() -> set[tuple[str, str, str]]:
-    docs = render({"config": {"namespaces": {"allow": ["shop"]}}})
+def granted(values: dict[str, Any] | None = None) -> set[tuple[str, str, str]]:
+    """Everything the chart can grant (Argo Rollouts included), or what `values` grant."""
+    docs = render(values or {"config": {"namespaces": {"allow": ["shop"]}}, "rbac": {"argoRollouts": True}})
     rules: set[tuple[str, str, str, tuple[str, ...]]] = set()
     for role in docs:
         if role["kind"] in {"Role", "ClusterRole"}:
@@ -106,7 +142,18 @@ def granted() -> set[tuple[str, str, str]]:
 
 
 def test_workload_kinds_share_the_code_paths_named_here() -> None:
-    assert sorted(resources.PLURALS.values()) == sorted(WORKLOADS)
+    assert sorted(resources.PLURALS.values()) == sorted((*WORKLOADS, "rollouts"))
+    assert resources.qualified("rollouts") == f"rollouts.{ARGO}"
+
+
+def test_argo_rollouts_grants_are_off_by_default_and_add_only_rollouts() -> None:
+    without = granted({"config": {"namespaces": {"allow": ["shop"]}}})
+    assert {grant for grant in without if grant[0] == ARGO} == set()
+    for cluster_wide in (False, True):
+        values = {"config": {"namespaces": {"allow": ["shop"]}}, "rbac": {"clusterWide": cluster_wide}}
+        plain = granted(values)
+        values["rbac"]["argoRollouts"] = True
+        assert granted(values) - plain == {grant for grant in CALL_SITES if grant[0] == ARGO}
 
 
 def test_every_grant_is_used_by_a_named_call_site() -> None:

@@ -515,6 +515,10 @@ def test_a_denied_patch_is_reported_like_kubectl(twins: Twins) -> None:
             lambda: twins.kubectl("rollout", "undo", "deployment/web", "--dry-run=server")[0] == 1,
             what="the admission policy to be in force",
         )
+        eventually(
+            lambda: twins.ours_cli("undo", "deployment/web", "--dry-run=server")[0] == 1,
+            what="the admission policy to be in force in ours",
+        )
         code, _, stderr = undo_both(twins, "Deployment")
         assert code == 1 and stderr.startswith("error: failed restoring revision 0: ")
     finally:

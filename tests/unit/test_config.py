@@ -188,7 +188,7 @@ BAD = [
     ("routes: [{name: r, action: rollback, target: {name: a}}]", "routes[0].target.namespace: required"),
     (
         "routes: [{name: r, action: rollback, target: {kind: Pod, namespace: s, name: a}}]",
-        "routes[0].target.kind: must be one of Deployment, StatefulSet, DaemonSet, not 'Pod'",
+        "routes[0].target.kind: must be one of Deployment, StatefulSet, DaemonSet, Rollout, not 'Pod'",
     ),
     (
         "routes: [{name: r, action: rollback, target: {namespace: '{{ label.ns }}', name: a}}]",

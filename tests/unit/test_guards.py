@@ -13,7 +13,7 @@ import pytest
 
 from receiver.core import guards
 from receiver.core.alerts import Alert, AlertStatus
-from receiver.core.decisions import Decision, Verdict
+from receiver.core.decisions import Decision, Remedy, Verdict
 from receiver.core.ledger import Breaker, Claim, GuardState, Outcome, Tombstone, claim_key
 from receiver.core.settings import (
     Action,
@@ -27,12 +27,20 @@ from receiver.core.settings import (
     Mode,
     NamespacePolicy,
     OwnershipConfig,
+    ProgressingPolicy,
     RevisionSpec,
     Route,
     TargetSpec,
 )
 from receiver.core.time_intervals import parse_intervals
-from receiver.core.workload import OwnerReference, Revision, WorkloadFacts, WorkloadKind, WorkloadRef
+from receiver.core.workload import (
+    OwnerReference,
+    Revision,
+    RolloutState,
+    WorkloadFacts,
+    WorkloadKind,
+    WorkloadRef,
+)
 
 NOW = datetime(2026, 5, 1, 3, 0, tzinfo=UTC)
 HELM_LABELS = {"app.kubernetes.io/managed-by": "Helm", "app.kubernetes.io/instance": "shop"}
@@ -172,6 +180,28 @@ def move_to(namespace: str) -> Callable[[Case], None]:
     return apply
 
 
+def argo_rollout(
+    *, stable: str = "bbb", aborted: bool = False, phase: str = "Healthy"
+) -> Callable[[Case], None]:
+    """The workload is an Argo Rollout running revision 2 (template bbb); `stable` names the stable one."""
+
+    def apply(case: Case) -> None:
+        state = RolloutState(
+            phase=phase,
+            message="CanaryPauseStep" if phase == "Paused" else "",
+            stable_hash=stable,
+            current_hash="bbb",
+            aborted=aborted,
+            strategy="canary",
+            observed=True,
+        )
+        ref = dataclasses.replace(REF, kind=WorkloadKind.ROLLOUT)
+        case.facts = dataclasses.replace(case.facts, ref=ref, rollout=state)
+
+    return apply
+
+
+CANARY = argo_rollout(stable="aaa", phase="Paused")  # revision 2 is the canary, revision 1 stable
 ROLLED_BACK_AT = "rollback-receiver.io/rolled-back-at"
 TIGHT = Limits(per_namespace=Budget(1, timedelta(hours=1)), global_=Budget(2, timedelta(hours=1)))
 
@@ -526,6 +556,69 @@ CASES: list[tuple[str, list[Callable[[Case], None]], Verdict, str]] = [
         Verdict.WAIT,
         "max_concurrent",
     ),
+    # Argo Rollouts
+    ("a promoted Rollout is undone", [argo_rollout()], Verdict.ROLLBACK, "eligible"),
+    ("a canary in progress is aborted by default", [CANARY], Verdict.ROLLBACK, "eligible"),
+    (
+        "on_progressing: undo undoes a canary in progress",
+        [CANARY, route_guards(on_progressing=ProgressingPolicy.UNDO)],
+        Verdict.ROLLBACK,
+        "eligible",
+    ),
+    (
+        "on_progressing: skip leaves a canary to Argo",
+        [CANARY, route_guards(on_progressing=ProgressingPolicy.SKIP)],
+        Verdict.SKIP,
+        "rollout_progressing",
+    ),
+    (
+        "on_progressing: skip does not stop a promoted Rollout",
+        [argo_rollout(), route_guards(on_progressing=ProgressingPolicy.SKIP)],
+        Verdict.ROLLBACK,
+        "eligible",
+    ),
+    (
+        "an aborted update is not aborted again",
+        [argo_rollout(stable="aaa", aborted=True, phase="Degraded")],
+        Verdict.SKIP,
+        "already_aborted",
+    ),
+    (
+        "an aborted update is undone with on_progressing: undo",
+        [argo_rollout(stable="aaa", aborted=True), route_guards(on_progressing=ProgressingPolicy.UNDO)],
+        Verdict.ROLLBACK,
+        "eligible",
+    ),
+    (
+        "no stable revision to abort to",
+        [argo_rollout(stable="zzz", phase="Paused")],
+        Verdict.SKIP,
+        "no_history",
+    ),
+    (
+        "the canary our undo restored is never aborted",
+        [CANARY, annotations({"rollback-receiver.io/rolled-back-to-template": "bbb"})],
+        Verdict.SKIP,
+        "own_rollback",
+    ),
+    (
+        "a canary that started outside the change window is not aborted",
+        [CANARY, facts_with(current_revision_since=NOW - timedelta(hours=3))],
+        Verdict.SKIP,
+        "no_recent_change",
+    ),
+    (
+        "a Deployment an Argo Rollout runs is never undone directly",
+        [facts_with(referenced_by=("api",))],
+        Verdict.SKIP,
+        "owned_by_rollout",
+    ),
+    (
+        "controlled: allow does not let a workloadRef Deployment through",
+        [facts_with(referenced_by=("api",)), route_guards(controlled=ControllerPolicy.ALLOW)],
+        Verdict.SKIP,
+        "owned_by_rollout",
+    ),
     # dry-run
     ("global dry-run only dry-runs", [config_with(mode=Mode.DRY_RUN)], Verdict.DRY_RUN, "dry_run"),
     ("route dry-run only dry-runs", [route_with(mode=Mode.DRY_RUN)], Verdict.DRY_RUN, "dry_run"),
@@ -706,3 +799,35 @@ def test_a_redeployed_template_we_rolled_back_from_is_named() -> None:
     decision = guards.decide(case.alert, case.route, case.facts, case.state, case.config, case.now)
     assert decision.verdict is Verdict.ROLLBACK
     assert "one we rolled back from before, deployed again" in decision.message
+
+
+def decide(case: Case) -> Decision:
+    return guards.decide(case.alert, case.route, case.facts, case.state, case.config, case.now, holder="a")
+
+
+def test_an_abort_names_the_stable_revision_and_an_undo_the_previous_one() -> None:
+    case = baseline()
+    CANARY(case)
+    aborting = decide(case)
+    assert (aborting.remedy, aborting.to_revision) == (Remedy.ABORT, 1)
+    assert "abort the update of rollout/ecommerce -n shop to revision 2" in aborting.message
+    route_guards(on_progressing=ProgressingPolicy.UNDO)(case)
+    undoing = decide(case)
+    assert (undoing.remedy, undoing.to_revision) == (Remedy.UNDO, 1)
+    case = baseline()
+    argo_rollout()(case)
+    promoted = decide(case)
+    assert (promoted.remedy, promoted.to_revision) == (Remedy.UNDO, 1)
+    assert dataclasses.replace(case.facts.rollout, current_hash="ccc").update_in_progress  # type: ignore[type-var]
+
+
+def test_a_workload_ref_deployment_names_its_rollout_also_to_a_human() -> None:
+    case = baseline()
+    facts_with(referenced_by=("api",))(case)
+    decision = decide(case)
+    assert "the Argo Rollout rollout/api" in decision.message
+    refusal = guards.manual_undo_refusal(case.facts, case.config, allow_gitops=True)
+    assert (
+        refusal is not None
+        and "undo the Rollout instead (rollback-receiver undo rollout/api -n shop)" in refusal
+    )

@@ -202,4 +202,5 @@ What the receiver does to workloads, and nothing more. Each rule is a call the r
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "patch"]
+{{- include "rollback-receiver.argoRolloutsRules" . }}
 {{- end }}

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from receiver.core import guards
-from receiver.core.decisions import Decision, Reason
+from receiver.core.decisions import Decision, Reason, Remedy
 from receiver.core.settings import Config, RevisionChoice
 from receiver.core.workload import WorkloadRef
 from receiver.k8s import KubeClient, audit
@@ -52,6 +52,12 @@ class Deps:
     def audit(self, item: WorkItem, decision: Decision) -> dict[str, str]:
         """Our annotations for the undo patch of this decision (the same for a dry-run)."""
         alert = item.alert
+        cause = None
+        if decision.remedy is Remedy.ABORT:
+            cause = (
+                f"rollback-receiver: {alert.name} ({alert.fingerprint}) aborted the update, back to "
+                f"revision {decision.to_revision or 0}"
+            )
         return audit.audit_annotations(
             actor=self.actor,
             at=self.clock(),
@@ -59,6 +65,7 @@ class Deps:
             alert_key=alert.episode_key,
             alert_name=alert.name,
             fingerprint=alert.fingerprint,
+            cause=cause,
         )
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from receiver.core.decisions import Decision
+from receiver.core.decisions import Decision, Remedy
 from receiver.core.workload import WorkloadFacts
-from receiver.k8s import Conflict, KubeError, UndoRefused, undo
+from receiver.k8s import Conflict, KubeError, UndoRefused, abort, undo
 from receiver.pipeline.items import WorkItem
 from receiver.pipeline.stages.base import Deps, requested_revision
 
@@ -21,14 +21,18 @@ class DryRun:
     async def run(self, item: WorkItem, facts: WorkloadFacts, decision: Decision) -> None:
         deps = self._deps
         try:
-            await undo(
-                deps.kube,
-                facts.ref,
-                to_revision=requested_revision(item, decision),
-                dry_run=True,
-                decided_on=facts,
-                audit=deps.audit(item, decision),
-            )
+            if decision.remedy is Remedy.ABORT:
+                audit = deps.audit(item, decision)
+                await abort(deps.kube, facts.ref, dry_run=True, decided_on=facts, audit=audit)
+            else:
+                await undo(
+                    deps.kube,
+                    facts.ref,
+                    to_revision=requested_revision(item, decision),
+                    dry_run=True,
+                    decided_on=facts,
+                    audit=deps.audit(item, decision),
+                )
         except UndoRefused as exc:
             decision = deps.skip(item, exc.reason, exc.message, facts.ref)
         except Conflict:

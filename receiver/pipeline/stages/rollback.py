@@ -1,5 +1,8 @@
 """Stage: a reserved ROLLBACK becomes kubectl's undo, with our precondition and audit in the same patch.
 
+For an Argo Rollout with an update in progress the decision may be an abort instead (`Remedy.ABORT`,
+`kubectl argo rollouts abort`), under the same precondition; its audit annotations follow it.
+
 The patch carries the decision's facts as a precondition: anything the decision depended on changed ->
 Conflict, and the pipeline decides again on fresh state. A reservation that did not lead to a patch is
 released. A patch whose answer was lost (connection cut after the server applied it) is recognised by our
@@ -9,10 +12,10 @@ released. A patch whose answer was lost (connection cut after the server applied
 from __future__ import annotations
 
 from receiver.core.annotations import LAST_ALERT
-from receiver.core.decisions import Decision, Reason
+from receiver.core.decisions import Decision, Reason, Remedy
 from receiver.core.ledger import claim_key
 from receiver.core.workload import WorkloadFacts, WorkloadRef
-from receiver.k8s import Conflict, KubeError, UndoRefused, read_facts, undo
+from receiver.k8s import Conflict, KubeError, UndoRefused, abort, read_facts, undo
 from receiver.pipeline.items import WorkItem
 from receiver.pipeline.stages.base import Deps, requested_revision
 from receiver.pipeline.stages.verify import Verify
@@ -29,13 +32,16 @@ class Rollback:
         applied_at = None
         await deps.report.report(decision, facts)
         try:
-            result = await undo(
-                deps.kube,
-                ref,
-                to_revision=requested_revision(item, decision),
-                decided_on=facts,
-                audit=deps.audit(item, decision),
-            )
+            if decision.remedy is Remedy.ABORT:
+                result = await abort(deps.kube, ref, decided_on=facts, audit=deps.audit(item, decision))
+            else:
+                result = await undo(
+                    deps.kube,
+                    ref,
+                    to_revision=requested_revision(item, decision),
+                    decided_on=facts,
+                    audit=deps.audit(item, decision),
+                )
         except UndoRefused as exc:
             await deps.ledger.release(key)
             await deps.report.report(deps.skip(item, exc.reason, exc.message, ref), facts)
@@ -54,9 +60,10 @@ class Rollback:
         else:
             if result.skipped:
                 await deps.ledger.release(key)
-                await deps.report.report(
-                    deps.skip(item, Reason.ALREADY_AT_TARGET, result.message, ref), facts
+                skipped = (
+                    Reason.ALREADY_ABORTED if decision.remedy is Remedy.ABORT else Reason.ALREADY_AT_TARGET
                 )
+                await deps.report.report(deps.skip(item, skipped, result.message, ref), facts)
                 return
             applied_at = result.applied_at
         patched_at = deps.clock()

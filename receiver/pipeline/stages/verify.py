@@ -1,5 +1,9 @@
 """Stage: follow the rollout like `kubectl rollout status` and record its outcome.
 
+An Argo Rollout is followed until it comes to rest per Argo's status: Healthy, Degraded, or Paused (an
+undo of a promoted canary replays its steps and waits at a pause for a promotion: the undo itself is done,
+so it counts as succeeded, with the promote named). After an abort, Degraded/RolloutAborted is the success.
+
 The outcome lands in the ledger first (which moves the circuit breaker, exactly once across replicas), then
 as a metric, an Event and a log line.
 """
@@ -36,9 +40,16 @@ class Verify:
         deadline exceeded before it belongs to the revision we rolled back from."""
         deps = self._deps
         started = time.perf_counter()
-        rollout = await follow_rollout(deps.kube, ref, timeout=verify_for.total_seconds(), since=patched_at)
-        outcome = Outcome.SUCCEEDED if rollout.result == "complete" else Outcome.FAILED
+        rollout = await follow_rollout(
+            deps.kube, ref, timeout=verify_for.total_seconds(), since=patched_at, settle=True
+        )
+        outcome = Outcome.SUCCEEDED if rollout.result in ("complete", "paused") else Outcome.FAILED
         message = f"rollout of {ref} {rollout.result}: {rollout.message}"
+        if rollout.result == "paused":
+            message += (
+                "; Argo Rollouts waits for a promotion to finish it: "
+                f"kubectl argo rollouts promote {ref.name} -n {ref.namespace}"
+            )
         if not await deps.ledger.finish(key, outcome, message):
             return  # another replica recorded it first
         metrics = deps.report.metrics
