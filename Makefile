@@ -26,7 +26,7 @@ lint: bootstrap
 	bash scripts/generate-podtemplate-schema.sh --check
 
 test: bootstrap lint
-	$(UV) run --frozen pytest
+	$(UV) run --frozen pytest -n 2 --dist loadfile
 
 cluster-up: bootstrap
 	$(UV) run --frozen python -m harness up
