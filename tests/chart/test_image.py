@@ -191,7 +191,12 @@ def test_image_runs_with_the_charts_pod_spec_rolls_back_and_drains_on_sigterm(
             if r.get("target", "").startswith("deployment/api ") and "outcome" in r
         ]
         assert outcomes and outcomes[-1][0] > draining and outcomes[-1][1] == "succeeded", log
-        assert "handed back" not in log and "Forbidden" not in log and "Read-only file system" not in log, log
+        # Argo Rollouts' CRD may be on the shared control plane while the chart does not grant it (the default):
+        # that is the one documented warning, and it must not hide a denied action.
+        acting = [r for r in records if not r["msg"].startswith("cannot list Argo Rollouts")]
+        acting_log = "\n".join(map(str, acting))
+        assert "handed back" not in acting_log and "Forbidden" not in acting_log, log
+        assert "Read-only file system" not in log, log
 
         # Nothing was written outside /tmp: the writable layer holds only what the runtime made for its
         # mounts (empty files and directories) and its /etc/mtab link.
