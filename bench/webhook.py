@@ -104,9 +104,10 @@ def lua_script(token: str | None, *, connections: int, rate: float | None, seed:
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
     delay = "" if rate is None else f"function delay() return {connections * 1000.0 / rate:.3f} end\n"
+    lua_headers = ", ".join(f"[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items())
     return (
         "local parts = {" + ", ".join(json.dumps(p) for p in parts) + "}\n"
-        "local headers = {" + ", ".join(f"[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()) + "}\n"
+        "local headers = {" + lua_headers + "}\n"
         f"local seed = {seed}\n"
         "local counter = 0\n"
         "local thread_id = 0\n"
@@ -123,8 +124,9 @@ def lua_script(token: str | None, *, connections: int, rate: float | None, seed:
         "  return wrk.format('POST', '/webhook', headers, table.concat(out))\n"
         "end\n" + delay + "function done(summary, latency, requests)\n"
         "  local e = summary.errors\n"
-        "  io.write(string.format('RESULT {\"requests\": %d, \"duration_us\": %d, \"p50_us\": %d, '\n"
-        "    .. '\"p90_us\": %d, \"p99_us\": %d, \"max_us\": %d, \"non2xx\": %d, \"socket_errors\": %d}\\n',\n"
+        '  io.write(string.format(\'RESULT {"requests": %d, "duration_us": %d, "p50_us": %d, \'\n'
+        '    .. \'"p90_us": %d, "p99_us": %d, "max_us": %d, "non2xx": %d, \'\n'
+        "    .. '\"socket_errors\": %d}\\n',\n"
         "    summary.requests, summary.duration, latency:percentile(50), latency:percentile(90),\n"
         "    latency:percentile(99), latency.max, e.status, e.connect + e.read + e.write + e.timeout))\n"
         "end\n"
@@ -137,7 +139,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def serve_bare(port: int) -> None:
+def serve_bare(port: int, event_loop: str) -> None:
     """The floor: read and parse the body, answer JSON. No auth, validation, routing or queue."""
     from aiohttp import web
 
@@ -147,7 +149,12 @@ def serve_bare(port: int) -> None:
 
     app = web.Application()
     app.router.add_post("/webhook", bare_handler)
-    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+    loop = None
+    if event_loop == "uvloop":
+        import uvloop
+
+        loop = uvloop.new_event_loop()
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, loop=loop)
 
 
 def memory_mib(pid: int) -> tuple[float, float]:
@@ -156,6 +163,12 @@ def memory_mib(pid: int) -> tuple[float, float]:
         line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line
     )
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wait_listening(port: int, timeout: float = 60.0) -> None:
@@ -319,7 +332,7 @@ def report_line(name: str, result: dict[str, float], rss: tuple[float, float]) -
     return (
         f"{name:<16} {result['rps']:>8.0f} {result['p50_us'] / 1000:>7.2f} {result['p99_us'] / 1000:>7.2f} "
         f"{result['max_us'] / 1000:>8.1f} {int(result['non2xx']):>7} {int(result['socket_errors']):>6} "
-        f"{rss[0]:>8.1f} {rss[1]:>8.1f}"
+        f"{rss[0]:>8.1f} {rss[1]:>8.1f} {result['cpu_us']:>7.0f}"
     )
 
 
@@ -332,7 +345,21 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--rate", type=float, default=None, help="requests/s in all (default: as fast as possible)")
+    parser.add_argument("--rate", type=float, default=None, help="requests/s in all (default: max rate)")
+    parser.add_argument(
+        "--event-loop",
+        choices=("asyncio", "uvloop"),
+        default="asyncio",
+        help="the receiver's (serve --event-loop)",
+    )
+    parser.add_argument("--bare-event-loop", choices=("asyncio", "uvloop"), default="asyncio")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="also run an intake-only receiver from this source tree (a `git archive` of an earlier commit's "
+        "receiver/ package), in the same rounds: before/after on the same machine load",
+    )
     parser.add_argument("--serve-bare", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--keep", action="store_true", help="keep the work directory (receiver logs)")
     parser.add_argument(
@@ -343,7 +370,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     if args.serve_bare is not None:
-        serve_bare(args.serve_bare)
+        serve_bare(args.serve_bare, args.event_loop)
         return 0
     if shutil.which("wrk") is None:
         print("wrk is missing: install Debian's package with `apt-get install wrk`", file=sys.stderr)
@@ -357,7 +384,7 @@ def main() -> int:
     plane = ControlPlane(workdir / "cp").start()
     bare_port = free_port()
     bare = subprocess.Popen(
-        [sys.executable, __file__, "--serve-bare", str(bare_port)],
+        [sys.executable, __file__, "--serve-bare", str(bare_port), f"--event-loop={args.bare_event_loop}"],
         stdout=subprocess.DEVNULL,
         stderr=open(workdir / "bare.log", "wb"),  # noqa: SIM115 - closed with the process
     )
@@ -369,21 +396,33 @@ def main() -> int:
             deploy(plane)
         for mode in modes:
             receivers[mode] = ReceiverProcess(
-                workdir / f"receiver-{mode}", kubeconfig=plane.kubeconfig, config=receiver_config(mode)
+                workdir / f"receiver-{mode}",
+                kubeconfig=plane.kubeconfig,
+                config=receiver_config(mode),
+                extra_args=[f"--event-loop={args.event_loop}"],
+            ).start()
+        if args.baseline is not None:
+            receivers["baseline"] = ReceiverProcess(
+                workdir / "receiver-baseline",
+                kubeconfig=plane.kubeconfig,
+                config=receiver_config("intake"),
+                env={"PYTHONPATH": str(args.baseline.resolve())},
             ).start()
         wait_listening(bare_port)
+        wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split(" [")[0]
+        rate = f"rate {args.rate:g} req/s" if args.rate else "max rate"
         print(
             f"# {platform.node()}: {platform.machine()}, {os.cpu_count()} CPUs, Python "
-            f"{platform.python_version()}, {subprocess.run(['wrk', '-v'], capture_output=True, text=True).stdout.split(' [')[0]}"
+            f"{platform.python_version()}, {wrk_version}"
         )
         print(
             f"# wrk -t{args.threads} -c{args.connections} -d{args.seconds}s, 5 alerts a request, new "
-            f"fingerprints every request, {'rate ' + str(args.rate) + ' req/s' if args.rate else 'max rate'}; "
-            f"load average at start {os.getloadavg()[0]:.2f}"
+            f"fingerprints every request, {rate}; receiver on {args.event_loop}, bare on "
+            f"{args.bare_event_loop}; load average at start {os.getloadavg()[0]:.2f}"
         )
         print(
             f"{'server':<16} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>8} {'non2xx':>7} "
-            f"{'sockerr':>6} {'RSS MiB':>8} {'peak MiB':>8}"
+            f"{'sockerr':>6} {'RSS MiB':>8} {'peak MiB':>8} {'CPU us':>7}"
         )
         seed = 0
         targets: list[tuple[str, int, int, str | None]] = [("bare", bare_port, bare.pid, None)]
@@ -398,7 +437,10 @@ def main() -> int:
                 profiler = None
                 if args.profile is not None and name != "bare" and name not in rows:
                     profiler = start_profile(pid, args.profile / name, args.seconds)
+                cpu_before = cpu_seconds(pid)
                 result = run_wrk(port, script, args)
+                time.sleep(0.5)  # the workers finish what the round queued
+                result["cpu_us"] = (cpu_seconds(pid) - cpu_before) * 1e6 / max(result["requests"], 1)
                 if profiler is not None:
                     finish_profile(profiler, args.profile / name)
                 rows.setdefault(name, []).append(result)
@@ -411,10 +453,20 @@ def main() -> int:
             name = f"receiver-{mode}"
             ratios = [r["rps"] / b for r, b in zip(rows[name], bare_rps, strict=True)]
             p99s = [r["p99_us"] / b for r, b in zip(rows[name], bare_p99, strict=True)]
+            cpu = [b["cpu_us"] / r["cpu_us"] for r, b in zip(rows[name], rows["bare"], strict=True)]
             print(
                 f"{name}/bare per round: throughput {' '.join(f'{x:.2f}' for x in ratios)}; "
-                f"p99 {' '.join(f'{x:.2f}' for x in p99s)}"
+                f"p99 {' '.join(f'{x:.2f}' for x in p99s)}; bare/{name} CPU per request "
+                f"{' '.join(f'{x:.2f}' for x in cpu)}"
             )
+            if mode == "baseline" and "intake" in receivers:
+                base = [
+                    i["cpu_us"] / r["cpu_us"]
+                    for r, i in zip(rows[name], rows["receiver-intake"], strict=True)
+                ]
+                print(
+                    f"receiver-baseline/receiver-intake CPU per request: {' '.join(f'{x:.2f}' for x in base)}"
+                )
             if mode == "full" and "intake" in receivers:
                 intake_p99 = [r["p99_us"] for r in rows["receiver-intake"]]
                 full = [r["p99_us"] / i for r, i in zip(rows[name], intake_p99, strict=True)]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, NoReturn
@@ -45,15 +45,16 @@ class Alert:
     ends_at: datetime | None  # None for Alertmanager's zero time (firing alerts)
     generator_url: str
     fingerprint: str
+    # Identity of one firing episode: the same on every HA replica and on every repeat. Computed once (the
+    # intake, the dedupe, the ledger and every decision read it).
+    episode_key: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "episode_key", f"{self.fingerprint}@{self.starts_at.isoformat()}")
 
     @property
     def name(self) -> str:
         return self.labels.get("alertname", "")
-
-    @property
-    def episode_key(self) -> str:
-        """Identity of one firing episode: the same on every HA replica and on every repeat."""
-        return f"{self.fingerprint}@{self.starts_at.isoformat()}"
 
 
 @dataclass(frozen=True, slots=True)

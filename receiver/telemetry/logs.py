@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING
 
@@ -19,12 +20,19 @@ if TYPE_CHECKING:
 
 # Attributes every LogRecord has; anything else on a record came from `extra=` and is logged as a field.
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+# What json.dumps(line, default=str, ensure_ascii=False) would build on every call, built once.
+_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)
 
 
 class JsonFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__()
+        self._second = -1
+        self._second_text = ""
+
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, object] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "ts": self.timestamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -34,7 +42,19 @@ class JsonFormatter(logging.Formatter):
                 line[key] = value
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str, ensure_ascii=False)
+        return _ENCODER.encode(line)
+
+    def timestamp(self, created: float) -> str:
+        """`datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")`, with the text of the
+        whole second kept: a burst of decisions logs many lines within one second."""
+        second = int(created)
+        micros = round((created - second) * 1_000_000)  # rounded as datetime rounds it
+        if micros >= 1_000_000:
+            second, micros = second + 1, micros - 1_000_000
+        if second != self._second:
+            self._second = second
+            self._second_text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        return f"{self._second_text}.{micros // 1000:03d}+00:00"
 
 
 def configure(level: str = "info", stream: IO[str] | None = None) -> None:
@@ -44,6 +64,13 @@ def configure(level: str = "info", stream: IO[str] | None = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # The JSON lines show none of the caller's file and line, thread or process: not collecting them
+    # saves most of the cost of a log call (logging's documented optimisations). Decisions log a line
+    # each, so under an alert storm this is per-alert work.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     # aiohttp's access log repeats every webhook request; our own request line is enough.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
@@ -67,6 +94,69 @@ def decision_fields(decision: Decision) -> dict[str, object]:
 
 
 def log_decision(logger: logging.Logger, decision: Decision) -> None:
+    if logger.isEnabledFor(logging.INFO):
+        handler = _only_json_handler(logger)
+        if handler is not None and _write_decision_line(handler, logger.name, decision):
+            return
     fields = decision_fields(decision)
     message = fields.pop("message")
     logger.info("%s", message, extra=fields)
+
+
+# A decision line is written for every alert, so under a storm the logging module's record, handler chain
+# and generic formatting are per-alert work. When the line would reach exactly one handler, the JSON handler
+# of `configure` (as in `serve`), and nothing else could see or change the record (no filter anywhere, no
+# other handler: a test's log capture adds one), the same bytes are written to its stream directly.
+_text = json.encoder.encode_basestring  # what the encoder above quotes strings with (ensure_ascii=False)
+_INFO_NAME = _text(logging.getLevelName(logging.INFO).lower())
+
+
+def _only_json_handler(logger: logging.Logger) -> logging.StreamHandler[IO[str]] | None:
+    found: logging.StreamHandler[IO[str]] | None = None
+    current: logging.Logger | None = logger
+    while current is not None:
+        if current.filters:
+            return None
+        for handler in current.handlers:
+            if (
+                found is not None
+                or type(handler) is not logging.StreamHandler
+                or type(handler.formatter) is not JsonFormatter
+                or handler.filters
+                or handler.level > logging.INFO
+            ):
+                return None
+            found = handler
+        current = current.parent if current.propagate else None
+    return found
+
+
+def _write_decision_line(handler: logging.StreamHandler[IO[str]], name: str, decision: Decision) -> bool:
+    """What `JsonFormatter` makes of `log_decision`'s record, written as `StreamHandler.emit` writes it;
+    False (nothing written) if writing failed, so the caller logs it the ordinary way."""
+    formatter = handler.formatter
+    assert isinstance(formatter, JsonFormatter)
+    target = _text(str(decision.target)) if decision.target else "null"
+    to_revision = "null" if decision.to_revision is None else int.__repr__(decision.to_revision)
+    decided_at = _text(decision.decided_at.isoformat()) if decision.decided_at else "null"
+    not_before = _text(decision.not_before.isoformat()) if decision.not_before else "null"
+    route = "null" if decision.route is None else _text(decision.route)
+    line = (
+        f'{{"ts": "{formatter.timestamp(time.time())}", "level": {_INFO_NAME}, "logger": {_text(name)}, '
+        f'"msg": {_text(decision.message)}, "alert": {_text(decision.alert_key)}, '
+        f'"alertname": {_text(decision.alert_name)}, "route": {route}, "target": {target}, '
+        f'"decision": {_text(decision.verdict.value)}, "reason": {_text(decision.reason)}, '
+        f'"to_revision": {to_revision}, "decided_at": {decided_at}, "not_before": {not_before}, '
+        f'"source": {_text(str(decision.source))}, "final": {"true" if decision.final else "false"}}}'
+    )
+    handler.acquire()
+    try:
+        handler.stream.write(line + handler.terminator)
+        handler.flush()
+    except RecursionError:
+        raise
+    except Exception:
+        return False
+    finally:
+        handler.release()
+    return True

@@ -32,7 +32,7 @@ import re
 import resource
 import ssl
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 
@@ -228,7 +228,8 @@ class Connection(asyncio.Protocol):
     # -- asyncio.Protocol ----------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # A stream transport (uvloop's is one without subclassing asyncio.Transport).
+        transport = cast(asyncio.Transport, transport)
         self.transport = transport
         if not self._listener._admit(self):
             self._closed = True
@@ -301,8 +302,9 @@ class Connection(asyncio.Protocol):
         if self.superseded or self._closed:
             return  # the answer carries Connection: close
         self._enter(Phase.LINGERING)
-        self._arm(LINGERING_SECONDS + FAREWELL_SECONDS, lambda: self.abort("lingering"))
-        body_consumed(self._wait_for_next_request)
+        body_consumed(self._wait_for_next_request)  # at once when the body was read (the usual case)
+        if self.phase is Phase.LINGERING and not self._closed:
+            self._arm(LINGERING_SECONDS + FAREWELL_SECONDS, lambda: self.abort("lingering"))
 
     @property
     def answered(self) -> int:

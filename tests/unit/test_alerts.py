@@ -226,4 +226,4 @@ def test_an_unknown_payload_version_names_the_accepted_ones() -> None:
     with pytest.raises(PayloadError) as caught:
         decode_payload(json.dumps(body).encode(), max_alerts=10)
     assert caught.value.path == "$.version"
-    assert caught.value.reason == "unsupported version '2', expected \"4\" (Alertmanager) or \"1\" (Grafana)"
+    assert caught.value.reason == 'unsupported version \'2\', expected "4" (Alertmanager) or "1" (Grafana)'
