@@ -8,6 +8,8 @@ line carries exactly what `GET /api/v1/decisions` shows, already cut to the deci
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import sys
@@ -57,9 +59,61 @@ class JsonFormatter(logging.Formatter):
         return f"{self._second_text}.{micros // 1000:03d}+00:00"
 
 
+class JsonLineHandler(logging.StreamHandler[IO[str]]):
+    """The stream handler of `configure`, which also takes decision lines already formatted
+    (`write_line`). Those written from the event loop are collected and written together once per loop
+    iteration (one write and one flush for a burst of decisions instead of one per alert); any other
+    record, a `flush()` and the end of the process write what was collected first, so the order of the
+    lines is the order of the calls."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        super().__init__(stream)
+        self._pending: list[str] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def write_line(self, line: str) -> None:
+        with self.lock or contextlib.nullcontext():
+            self._pending.append(line + self.terminator)
+            if self._loop is not None and self._loop.is_running():
+                return  # a write is scheduled already
+            self._loop = None
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # not on an event loop: at once
+                self._write_pending()
+                return
+            loop.call_soon(self._scheduled_write)
+            self._loop = loop
+
+    def _scheduled_write(self) -> None:
+        with self.lock or contextlib.nullcontext():
+            self._loop = None
+            self._write_pending()
+
+    def _write_pending(self) -> None:
+        if self._pending:
+            text, self._pending = "".join(self._pending), []
+            self.stream.write(text)
+            self.stream.flush()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._write_pending()
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
+        super().emit(record)
+
+    def flush(self) -> None:
+        with self.lock or contextlib.nullcontext():
+            self._write_pending()
+        super().flush()
+
+
 def configure(level: str = "info", stream: IO[str] | None = None) -> None:
     """Install one JSON handler on the root logger (idempotent: replaces handlers on every call)."""
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = JsonLineHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -106,13 +160,14 @@ def log_decision(logger: logging.Logger, decision: Decision) -> None:
 # A decision line is written for every alert, so under a storm the logging module's record, handler chain
 # and generic formatting are per-alert work. When the line would reach exactly one handler, the JSON handler
 # of `configure` (as in `serve`), and nothing else could see or change the record (no filter anywhere, no
-# other handler: a test's log capture adds one), the same bytes are written to its stream directly.
+# other handler: a test's log capture adds one), the line the formatter would make is built directly and
+# handed to that handler.
 _text = json.encoder.encode_basestring  # what the encoder above quotes strings with (ensure_ascii=False)
 _INFO_NAME = _text(logging.getLevelName(logging.INFO).lower())
 
 
-def _only_json_handler(logger: logging.Logger) -> logging.StreamHandler[IO[str]] | None:
-    found: logging.StreamHandler[IO[str]] | None = None
+def _only_json_handler(logger: logging.Logger) -> JsonLineHandler | None:
+    found: JsonLineHandler | None = None
     current: logging.Logger | None = logger
     while current is not None:
         if current.filters:
@@ -120,7 +175,7 @@ def _only_json_handler(logger: logging.Logger) -> logging.StreamHandler[IO[str]]
         for handler in current.handlers:
             if (
                 found is not None
-                or type(handler) is not logging.StreamHandler
+                or type(handler) is not JsonLineHandler
                 or type(handler.formatter) is not JsonFormatter
                 or handler.filters
                 or handler.level > logging.INFO
@@ -131,9 +186,9 @@ def _only_json_handler(logger: logging.Logger) -> logging.StreamHandler[IO[str]]
     return found
 
 
-def _write_decision_line(handler: logging.StreamHandler[IO[str]], name: str, decision: Decision) -> bool:
-    """What `JsonFormatter` makes of `log_decision`'s record, written as `StreamHandler.emit` writes it;
-    False (nothing written) if writing failed, so the caller logs it the ordinary way."""
+def _write_decision_line(handler: JsonLineHandler, name: str, decision: Decision) -> bool:
+    """What `JsonFormatter` makes of `log_decision`'s record, handed to the handler as one line; False
+    (nothing written) if that failed, so the caller logs it the ordinary way."""
     formatter = handler.formatter
     assert isinstance(formatter, JsonFormatter)
     target = _text(str(decision.target)) if decision.target else "null"
@@ -149,14 +204,10 @@ def _write_decision_line(handler: logging.StreamHandler[IO[str]], name: str, dec
         f'"to_revision": {to_revision}, "decided_at": {decided_at}, "not_before": {not_before}, '
         f'"source": {_text(str(decision.source))}, "final": {"true" if decision.final else "false"}}}'
     )
-    handler.acquire()
     try:
-        handler.stream.write(line + handler.terminator)
-        handler.flush()
+        handler.write_line(line)
     except RecursionError:
         raise
     except Exception:
         return False
-    finally:
-        handler.release()
     return True

@@ -3,6 +3,7 @@ through `JsonFormatter`, and a log capture (another handler) still receives ever
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import json
@@ -112,3 +113,21 @@ def test_the_timestamp_is_isoformat_in_milliseconds() -> None:
     ):
         expected = datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
         assert formatter.timestamp(created) == expected
+
+
+async def test_lines_of_one_loop_iteration_are_written_together_and_in_order() -> None:
+    logger = logging.getLogger("receiver.decisions")
+    with configured() as stream:
+        logs.log_decision(logger, DECISIONS[0])
+        logs.log_decision(logger, DECISIONS[1])
+        assert stream.getvalue() == ""  # collected until the loop's next iteration...
+        logging.getLogger("receiver.service").warning("something else")  # ...or the next other record
+        lines = stream.getvalue().split("\n")[:-1]
+        assert [json.loads(line)["msg"] for line in lines] == [
+            DECISIONS[0].message,
+            DECISIONS[1].message,
+            "something else",
+        ]
+        logs.log_decision(logger, DECISIONS[0])
+        await asyncio.sleep(0)
+        assert len(stream.getvalue().split("\n")[:-1]) == 4
