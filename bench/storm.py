@@ -162,7 +162,6 @@ def main() -> int:
     parser.add_argument("--per-payload", type=int, default=20)
     parser.add_argument("--replicas", type=int, default=3)
     parser.add_argument("--senders", type=int, default=32, help="concurrent HTTP clients")
-    parser.add_argument("--event-loop", choices=("asyncio", "uvloop"), default="asyncio")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="rr-bench-storm-") as workdir:
@@ -177,7 +176,6 @@ def main() -> int:
                 Path(workdir) / "r0",
                 kubeconfig=plane.kubeconfig,
                 config=config(namespaces),
-                extra_args=[f"--event-loop={args.event_loop}"],
             )
             replicas.append(first)
             for i in range(1, args.replicas):
@@ -187,7 +185,6 @@ def main() -> int:
                         kubeconfig=plane.kubeconfig,
                         config=config(namespaces),
                         token_file=first.token_file,
-                        extra_args=[f"--event-loop={args.event_loop}"],
                     )
                 )
             for replica in replicas:
@@ -301,7 +298,7 @@ def main() -> int:
     print(
         f"# {platform.node()}: {platform.machine()}, {os.cpu_count()} CPUs, Python "
         f"{platform.python_version()}; "
-        f"load average at the end {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}; event loop {args.event_loop}"
+        f"load average at the end {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}"
     )
     print(
         f"storm: {distinct} distinct alerts x {args.repeats} deliveries x 2 (HA pair) = {deliveries} alert "

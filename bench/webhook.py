@@ -139,7 +139,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def serve_bare(port: int, event_loop: str) -> None:
+def serve_bare(port: int) -> None:
     """The floor: read and parse the body, answer JSON. No auth, validation, routing or queue."""
     from aiohttp import web
 
@@ -149,12 +149,7 @@ def serve_bare(port: int, event_loop: str) -> None:
 
     app = web.Application()
     app.router.add_post("/webhook", bare_handler)
-    loop = None
-    if event_loop == "uvloop":
-        import uvloop
-
-        loop = uvloop.new_event_loop()
-    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, loop=loop)
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 
 def memory_mib(pid: int) -> tuple[float, float]:
@@ -347,18 +342,18 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rate", type=float, default=None, help="requests/s in all (default: max rate)")
     parser.add_argument(
-        "--event-loop",
-        choices=("asyncio", "uvloop"),
-        default="asyncio",
-        help="the receiver's (serve --event-loop)",
-    )
-    parser.add_argument("--bare-event-loop", choices=("asyncio", "uvloop"), default="asyncio")
-    parser.add_argument(
         "--baseline",
         type=Path,
         default=None,
         help="also run an intake-only receiver from this source tree (a `git archive` of an earlier commit's "
         "receiver/ package), in the same rounds: before/after on the same machine load",
+    )
+    parser.add_argument(
+        "--receiver-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="environment of the receivers",
     )
     parser.add_argument("--serve-bare", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--keep", action="store_true", help="keep the work directory (receiver logs)")
@@ -370,7 +365,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     if args.serve_bare is not None:
-        serve_bare(args.serve_bare, args.event_loop)
+        serve_bare(args.serve_bare)
         return 0
     if shutil.which("wrk") is None:
         print("wrk is missing: install Debian's package with `apt-get install wrk`", file=sys.stderr)
@@ -384,7 +379,7 @@ def main() -> int:
     plane = ControlPlane(workdir / "cp").start()
     bare_port = free_port()
     bare = subprocess.Popen(
-        [sys.executable, __file__, "--serve-bare", str(bare_port), f"--event-loop={args.bare_event_loop}"],
+        [sys.executable, __file__, "--serve-bare", str(bare_port)],
         stdout=subprocess.DEVNULL,
         stderr=open(workdir / "bare.log", "wb"),  # noqa: SIM115 - closed with the process
     )
@@ -399,7 +394,7 @@ def main() -> int:
                 workdir / f"receiver-{mode}",
                 kubeconfig=plane.kubeconfig,
                 config=receiver_config(mode),
-                extra_args=[f"--event-loop={args.event_loop}"],
+                env=dict(pair.split("=", 1) for pair in args.receiver_env),
             ).start()
         if args.baseline is not None:
             receivers["baseline"] = ReceiverProcess(
@@ -417,8 +412,7 @@ def main() -> int:
         )
         print(
             f"# wrk -t{args.threads} -c{args.connections} -d{args.seconds}s, 5 alerts a request, new "
-            f"fingerprints every request, {rate}; receiver on {args.event_loop}, bare on "
-            f"{args.bare_event_loop}; load average at start {os.getloadavg()[0]:.2f}"
+            f"fingerprints every request, {rate}; load average at start {os.getloadavg()[0]:.2f}"
         )
         print(
             f"{'server':<16} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>8} {'non2xx':>7} "

@@ -30,12 +30,6 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--log-level", default="info", choices=("debug", "info", "warning", "error"), help="default: info"
     )
-    parser.add_argument(
-        "--event-loop",
-        default="asyncio",
-        choices=("asyncio", "uvloop"),
-        help="the event loop implementation (default: asyncio; uvloop is installed with the receiver)",
-    )
     parser.set_defaults(run=run)
 
 
@@ -49,8 +43,4 @@ def run(args: argparse.Namespace) -> int:
         kubeconfig=args.kubeconfig,
         context=args.context,
     )
-    if args.event_loop == "uvloop":
-        import uvloop
-
-        return uvloop.run(serve(options))
     return asyncio.run(serve(options))

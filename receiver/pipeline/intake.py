@@ -34,6 +34,10 @@ class Outcome(StrEnum):
     NOT_QUEUED = "not_queued"  # the queue filled up: Alertmanager must send it again
 
 
+_OUTCOMES = tuple(Outcome)  # (iterating an enum class is slow; this runs per request)
+_STATUSES = tuple(AlertStatus)
+
+
 @dataclass(frozen=True, slots=True)
 class AlertResult:
     alert: Alert
@@ -59,7 +63,7 @@ class IntakeResult:
         return sum(1 for r in self.results if r.outcome is outcome)
 
     def as_json(self) -> dict[str, object]:
-        counts = dict.fromkeys(Outcome, 0)
+        counts = dict.fromkeys(_OUTCOMES, 0)
         for r in self.results:
             counts[r.outcome] += 1
         return {
@@ -105,7 +109,7 @@ class Intake:
         result = IntakeResult()
         if self._receiver is not None:
             self._receiver.learn(payload.receiver)
-        received = dict.fromkeys(AlertStatus, 0)
+        received = dict.fromkeys(_STATUSES, 0)
         for alert in payload.alerts:
             received[alert.status] += 1
         for status, count in received.items():

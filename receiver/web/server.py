@@ -32,7 +32,7 @@ import re
 import resource
 import ssl
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 from aiohttp import web
 
@@ -228,8 +228,7 @@ class Connection(asyncio.Protocol):
     # -- asyncio.Protocol ----------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # A stream transport (uvloop's is one without subclassing asyncio.Transport).
-        transport = cast(asyncio.Transport, transport)
+        assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         if not self._listener._admit(self):
             self._closed = True
