@@ -6,6 +6,12 @@ a unit test, and the web layer only maps `PayloadError` to an HTTP status.
 
 What is required is what every Alertmanager since 0.21 sends; fields added later (`notification_reason`,
 `routeLabels`) and any unknown field are ignored, so newer senders keep working.
+
+Decoding takes one of two paths with one set of rules. The fast path decodes and validates in one pass
+with msgspec into typed structs (`_WirePayload`); it only ever accepts. Whatever it does not accept (a bad
+field, a body it cannot vouch for) is decoded again by the precise path (`json.loads` and the hand checks
+below), which accepts or names the first wrong field with its JSON path. So the answer to every body is
+the precise path's; the fast one only saves its cost on valid payloads.
 """
 
 from __future__ import annotations
@@ -13,10 +19,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import NoReturn
+from typing import Annotated, NoReturn
+
+import msgspec
 
 from receiver.core.timefmt import GO_ZERO_TIME, GO_ZERO_TIME_TEXT, parse_rfc3339, preview
 
@@ -37,15 +45,16 @@ class Alert:
     ends_at: datetime | None  # None for Alertmanager's zero time (firing alerts)
     generator_url: str
     fingerprint: str
+    # Identity of one firing episode: the same on every HA replica and on every repeat. Computed once (the
+    # intake, the dedupe, the ledger and every decision read it).
+    episode_key: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "episode_key", f"{self.fingerprint}@{self.starts_at.isoformat()}")
 
     @property
     def name(self) -> str:
         return self.labels.get("alertname", "")
-
-    @property
-    def episode_key(self) -> str:
-        """Identity of one firing episode: the same on every HA replica and on every repeat."""
-        return f"{self.fingerprint}@{self.starts_at.isoformat()}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +99,14 @@ class TooManyAlerts(PayloadError):
 
 def decode_payload(body: bytes, *, max_alerts: int) -> WebhookPayload:
     """Bytes of a request body -> payload. Strict UTF-8, no NaN/Infinity, bounded nesting."""
+    payload = _decode_fast(body, max_alerts)
+    if payload is not None:
+        return payload
+    return decode_precisely(body, max_alerts=max_alerts)
+
+
+def decode_precisely(body: bytes, *, max_alerts: int) -> WebhookPayload:
+    """The reference decoder: `json.loads`, then every check by hand, naming the first wrong field."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -109,6 +126,143 @@ def decode_payload(body: bytes, *, max_alerts: int) -> WebhookPayload:
         # JSON's \ud800 escapes decode to code points no UTF-8 writer accepts (logs, the API server).
         raise PayloadError("$", "a string holds an unpaired UTF-16 surrogate escape")
     return parse_payload(obj, max_alerts=max_alerts)
+
+
+# --- the fast path -----------------------------------------------------------------------------------------
+# Typed structs mirroring what `parse_payload` accepts: string fields, string maps with the same key and
+# value bounds, an integer `truncatedAlerts` (never a boolean or a float, as msgspec decodes them). The checks
+# that are not a type or a length (version, status, fingerprint, times, truncatedAlerts >= 0) run in
+# `_decode_fast` on the decoded structs.
+
+_Key = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_KEY_CHARS)]
+_Value = Annotated[str, msgspec.Meta(max_length=MAX_VALUE_CHARS)]
+_Field = Annotated[str, msgspec.Meta(max_length=MAX_FIELD_CHARS)]
+_Map = dict[_Key, _Value]
+
+
+class _WireAlert(msgspec.Struct):
+    status: _Value
+    labels: _Map
+    starts_at: _Value = msgspec.field(name="startsAt")
+    fingerprint: _Value
+    annotations: _Map | None = None
+    ends_at: _Value | None = msgspec.field(name="endsAt", default=None)
+    generator_url: _Field = msgspec.field(name="generatorURL", default="")
+
+
+class _WirePayload(msgspec.Struct):
+    version: _Value
+    alerts: list[_WireAlert]
+    group_key: _Field = msgspec.field(name="groupKey")
+    status: _Value
+    receiver: _Field
+    truncated_alerts: int = msgspec.field(name="truncatedAlerts", default=0)
+    group_labels: _Map | None = msgspec.field(name="groupLabels", default=None)
+    common_labels: _Map | None = msgspec.field(name="commonLabels", default=None)
+    common_annotations: _Map | None = msgspec.field(name="commonAnnotations", default=None)
+    external_url: _Field = msgspec.field(name="externalURL", default="")
+
+
+class _StrictWireAlert(_WireAlert, forbid_unknown_fields=True):
+    pass
+
+
+class _StrictWirePayload(_WirePayload, forbid_unknown_fields=True):
+    alerts: list[_StrictWireAlert]  # type: ignore[assignment]  # the same alert, without unknown fields
+
+
+# Without unknown fields the structs bound the nesting (4 levels): Alertmanager's payloads take the strict
+# decoder. An unknown field (Grafana's `values`, newer Alertmanagers' fields) may nest without bound, and
+# `json.loads` refuses deep nesting at a depth that depends on the call stack: such a body is decoded
+# leniently only when it has too few brackets to nest anywhere near that depth.
+_STRICT = msgspec.json.Decoder(_StrictWirePayload)
+_LENIENT = msgspec.json.Decoder(_WirePayload)
+_LENIENT_MAX_BRACKETS = 256
+_STATUSES = {"firing": AlertStatus.FIRING, "resolved": AlertStatus.RESOLVED}
+# startsAt/endsAt texts repeat across the alerts of a payload and across payloads (every repeat of an
+# alert); parsed once each. Bounded: cleared when full.
+_TIMES: dict[str, datetime | None] = {}
+_TIMES_MAX = 4096
+
+
+def _decode_fast(body: bytes, max_alerts: int) -> WebhookPayload | None:
+    """The payload when the fast path can vouch for it; None sends the body to `decode_precisely`."""
+    if not body.isascii():
+        try:
+            body.decode("utf-8")  # msgspec does not check the UTF-8 of fields it skips
+        except UnicodeDecodeError:
+            return None
+    if b"\\ud" in body or b"\\uD" in body:
+        return None  # a UTF-16 surrogate escape: the precise path tells a pair from a lone one
+    try:
+        wire: _WirePayload = _STRICT.decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        if body.count(b"{") + body.count(b"[") >= _LENIENT_MAX_BRACKETS:
+            return None
+        try:
+            wire = _LENIENT.decode(body)
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+            return None
+    status = _STATUSES.get(wire.status)
+    if (
+        wire.version not in ACCEPTED_VERSIONS
+        or status is None
+        or len(wire.alerts) > max_alerts
+        or wire.truncated_alerts < 0
+    ):
+        return None
+    alerts: list[Alert] = []
+    for raw in wire.alerts:
+        alert_status = _STATUSES.get(raw.status)
+        if alert_status is None or not _FINGERPRINT_RE.fullmatch(raw.fingerprint):
+            return None
+        valid, starts_at = _fast_time(raw.starts_at)
+        if not valid or starts_at is None:
+            return None
+        ends_at = None
+        if raw.ends_at is not None:
+            valid, ends_at = _fast_time(raw.ends_at)
+            if not valid:
+                return None
+        alerts.append(
+            Alert(
+                status=alert_status,
+                labels=raw.labels,
+                annotations=raw.annotations if raw.annotations is not None else {},
+                starts_at=starts_at,
+                ends_at=ends_at,
+                generator_url=raw.generator_url,
+                fingerprint=raw.fingerprint.lower(),
+            )
+        )
+    return WebhookPayload(
+        version=wire.version,
+        group_key=wire.group_key,
+        truncated_alerts=wire.truncated_alerts,
+        status=status,
+        receiver=wire.receiver,
+        group_labels=wire.group_labels if wire.group_labels is not None else {},
+        common_labels=wire.common_labels if wire.common_labels is not None else {},
+        common_annotations=wire.common_annotations if wire.common_annotations is not None else {},
+        external_url=wire.external_url,
+        alerts=tuple(alerts),
+    )
+
+
+def _fast_time(text: str) -> tuple[bool, datetime | None]:
+    """(valid, `parse_time`) of a time text, cached when valid; Go's zero time is (True, None)."""
+    try:
+        return True, _TIMES[text]
+    except KeyError:
+        pass
+    try:
+        moment = parse_time(text, "$")
+    except PayloadError:
+        return False, None
+    if len(_TIMES) >= _TIMES_MAX:
+        _TIMES.clear()
+    _TIMES[text] = moment
+    return True, moment
 
 
 def _has_lone_surrogate(obj: object) -> bool:

@@ -19,7 +19,7 @@ from receiver.core.annotations import (
     ROLLED_BACK_FROM_TEMPLATE,
     ROLLED_BACK_TO_TEMPLATE,
 )
-from receiver.core.decisions import Decision, Reason, Remedy, Verdict
+from receiver.core.decisions import Decision, Reason, Remedy, Source, Verdict
 from receiver.core.durations import format_duration
 from receiver.core.goparse import parse_int
 from receiver.core.ledger import GuardState, claim_key
@@ -290,9 +290,23 @@ def refuse_targets(
     reason: Reason,
     message: str,
     target: WorkloadRef | None = None,
+    *,
+    source: Source = Source.WEBHOOK,
+    transient: bool = False,
 ) -> Decision:
     """A decision for an alert whose target could not be resolved to workloads (nothing is done)."""
-    return _decision(Verdict.SKIP, reason, message, alert, route, target, now)
+    return Decision(
+        verdict=Verdict.SKIP,
+        reason=reason,
+        message=message,
+        alert_key=alert.episode_key,
+        alert_name=alert.name,
+        route=route.name,
+        target=target,
+        decided_at=now,
+        source=source,
+        transient=transient,
+    )
 
 
 def alert_level(

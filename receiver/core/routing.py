@@ -7,11 +7,11 @@ to (namespace, selector) and resolved against the cluster by the actuator, which
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from receiver.core.alerts import Alert
 from receiver.core.decisions import Reason
-from receiver.core.matching import matches_all
+from receiver.core.matching import Matcher, MatchOp, matches_all
 from receiver.core.settings import Limits, Route, TargetSpec, is_namespace_name, is_object_name
 from receiver.core.templating import Field, RenderError, Source, parse_template
 from receiver.core.workload import WorkloadRef
@@ -30,12 +30,44 @@ class TargetError(ValueError):
 def select_routes(alert: Alert, routes: Sequence[Route]) -> tuple[Route, ...]:
     """Routes in order; the first match wins unless it says `continue: true`, like Alertmanager."""
     selected: list[Route] = []
-    for route in routes:
-        if matches_all(route.matchers, alert.labels, alert.annotations):
+    labels, annotations = alert.labels, alert.annotations
+    for route, checks in _compiled(routes):
+        if all(check(labels, annotations) for check in checks):
             selected.append(route)
             if not route.continue_:
                 break
     return tuple(selected)
+
+
+Check = Callable[[Mapping[str, str], Mapping[str, str]], bool]
+# The routes of the config in use, compiled once: a reload brings a new tuple of routes.
+_last_compiled: tuple[Sequence[Route], tuple[tuple[Route, tuple[Check, ...]], ...]] | None = None
+
+
+def _compiled(routes: Sequence[Route]) -> tuple[tuple[Route, tuple[Check, ...]], ...]:
+    global _last_compiled
+    if _last_compiled is None or _last_compiled[0] is not routes:
+        _last_compiled = (routes, tuple((r, tuple(_check(m) for m in r.matchers)) for r in routes))
+    return _last_compiled[1]
+
+
+def _check(matcher: Matcher) -> Check:
+    """`matches_all` for one matcher, as a closure: equality needs no method call and no enum lookup."""
+    name, value = matcher.name, matcher.value
+    if matcher.op is MatchOp.EQUAL:
+        return lambda labels, annotations: (
+            (labels[name] if name in labels else annotations.get(name, "")) == value
+        )
+    if matcher.op is MatchOp.NOT_EQUAL:
+        return lambda labels, annotations: (
+            (labels[name] if name in labels else annotations.get(name, "")) != value
+        )
+    if matcher.op in (MatchOp.REGEX, MatchOp.NOT_REGEX):
+        matches = matcher.matches
+        return lambda labels, annotations: matches(
+            labels[name] if name in labels else annotations.get(name, "")
+        )
+    return lambda labels, annotations: matches_all((matcher,), labels, annotations)
 
 
 # Read by the guards whatever the route says: the alert's name and the cluster it is for.

@@ -63,7 +63,8 @@ class DecisionLog:
         self._entries.append(decision)
         log_decision(logger, decision)
         if self._metrics is not None:
-            self._metrics.decisions.labels(decision=decision.verdict.value, reason=decision.reason).inc()
+            metrics = self._metrics
+            metrics.labelled(metrics.decisions, decision.verdict.value, str(decision.reason)).inc()
 
     def recent(
         self, limit: int | None = None, *, where: Callable[[Decision], bool] | None = None

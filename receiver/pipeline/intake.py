@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from receiver.core.alerts import Alert, WebhookPayload
+from receiver.core.alerts import Alert, AlertStatus, WebhookPayload
 from receiver.core.decisions import Decision, Reason, Source, Verdict
 from receiver.core.routing import select_routes
 from receiver.core.settings import Action, Config, Route
@@ -32,6 +32,10 @@ class Outcome(StrEnum):
     NO_ROUTE = "no_route"
     IGNORED = "ignored"  # the route's action is `ignore`
     NOT_QUEUED = "not_queued"  # the queue filled up: Alertmanager must send it again
+
+
+_OUTCOMES = tuple(Outcome)  # (iterating an enum class is slow; this runs per request)
+_STATUSES = tuple(AlertStatus)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,13 +63,16 @@ class IntakeResult:
         return sum(1 for r in self.results if r.outcome is outcome)
 
     def as_json(self) -> dict[str, object]:
+        counts = dict.fromkeys(_OUTCOMES, 0)
+        for r in self.results:
+            counts[r.outcome] += 1
         return {
             "status": "queue_full" if self.queue_full else "accepted",
-            "queued": self.count(Outcome.QUEUED),
-            "duplicates": self.count(Outcome.DUPLICATE),
-            "unrouted": self.count(Outcome.NO_ROUTE),
-            "ignored": self.count(Outcome.IGNORED),
-            "not_queued": self.count(Outcome.NOT_QUEUED),
+            "queued": counts[Outcome.QUEUED],
+            "duplicates": counts[Outcome.DUPLICATE],
+            "unrouted": counts[Outcome.NO_ROUTE],
+            "ignored": counts[Outcome.IGNORED],
+            "not_queued": counts[Outcome.NOT_QUEUED],
             "alerts": [r.as_json() for r in self.results],
         }
 
@@ -102,8 +109,13 @@ class Intake:
         result = IntakeResult()
         if self._receiver is not None:
             self._receiver.learn(payload.receiver)
+        received = dict.fromkeys(_STATUSES, 0)
         for alert in payload.alerts:
-            self._metrics.alerts_received.labels(status=alert.status.value).inc()
+            received[alert.status] += 1
+        for status, count in received.items():
+            if count:
+                self._metrics.labelled(self._metrics.alerts_received, status.value).inc(count)
+        for alert in payload.alerts:
             if result.queue_full:
                 result.results.append(AlertResult(alert, None, Outcome.NOT_QUEUED))
                 continue

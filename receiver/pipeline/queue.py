@@ -28,7 +28,7 @@ class Handler(Protocol):
     async def handle(self, item: WorkItem) -> None: ...  # must not raise for expected failures
 
 
-Entry = tuple[int, int, WorkItem]  # (priority, arrival number, item)
+Entry = tuple[int, int, int, WorkItem]  # (priority, arrival number, size in bytes, item)
 
 
 class WorkQueue:
@@ -53,7 +53,8 @@ class WorkQueue:
         self._metrics = metrics
         if metrics is not None:
             metrics.queue_capacity.set(capacity)
-            metrics.queue_depth.set(0)
+            # Read when scraped: no metric update per queued or taken item.
+            metrics.queue_depth.set_function(self._queue.qsize)
 
     @property
     def running(self) -> bool:
@@ -89,16 +90,15 @@ class WorkQueue:
         if self._bytes + size > self._capacity_bytes:
             return False
         try:
-            self._queue.put_nowait((item.priority, next(self._arrivals), item))
+            self._queue.put_nowait((item.priority, next(self._arrivals), size, item))
         except asyncio.QueueFull:
             return False
         self._bytes += size
-        self._gauge()
         return True
 
     def _taken(self, entry: Entry) -> WorkItem:
-        self._bytes -= entry[2].size
-        return entry[2]
+        self._bytes -= entry[2]
+        return entry[3]
 
     async def stop(self, drain_seconds: float) -> list[WorkItem]:
         """Stop taking work, let the workers finish what is queued for up to `drain_seconds`, then
@@ -117,7 +117,6 @@ class WorkQueue:
         while not self._queue.empty():
             unfinished.append(self._taken(self._queue.get_nowait()))
             self._queue.task_done()
-        self._gauge()
         for item in unfinished:
             logger.warning(
                 "shutdown deadline passed, alert handed back (Alertmanager resends it; reconcile finds it)",
@@ -130,11 +129,10 @@ class WorkQueue:
         return unfinished
 
     async def _work(self) -> None:
+        task = asyncio.current_task()
+        assert task is not None
         while True:
             item = self._taken(await self._queue.get())
-            self._gauge()
-            task = asyncio.current_task()
-            assert task is not None
             self._inflight[task] = item
             try:
                 await self._handler.handle(item)
@@ -150,7 +148,3 @@ class WorkQueue:
             finally:
                 self._inflight.pop(task, None)
                 self._queue.task_done()
-
-    def _gauge(self) -> None:
-        if self._metrics is not None:
-            self._metrics.queue_depth.set(self._queue.qsize())

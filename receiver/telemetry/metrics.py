@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import platform
 from importlib.metadata import PackageNotFoundError, version
+from typing import TypeVar
 
 from prometheus_client import (
     CollectorRegistry,
@@ -21,6 +22,7 @@ from prometheus_client import (
 )
 
 PREFIX = "rollback_receiver"
+M = TypeVar("M", Counter, Gauge, Histogram)
 
 
 def _version() -> str:
@@ -42,6 +44,7 @@ _FAST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2
 class Metrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
+        self._children: dict[tuple[int, tuple[str, ...]], object] = {}
         # What every Prometheus exporter has: process_* (CPU, memory, file descriptors), python_* (GC,
         # interpreter) and a build_info to tell versions apart across replicas.
         ProcessCollector(registry=registry)
@@ -131,6 +134,16 @@ class Metrics:
             self.alerts_received.labels(status=status)
         self.circuit_breaker_open.set(0)
         self.inflight_rollbacks.set(0)
+
+    def labelled(self, metric: M, *values: str) -> M:
+        """`metric.labels(*values)`, looked up once per label set: prometheus_client validates and locks
+        on every `labels()` call, and the intake and the decision log count per alert. Label sets are
+        low cardinality (see the module doc), so this stays small."""
+        key = (id(metric), values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child  # type: ignore[return-value]  # stored under its metric's id
 
     def config_loaded(self, *, ok: bool, at: float, warnings: int = 0) -> None:
         self.config_last_reload_successful.set(1 if ok else 0)

@@ -107,7 +107,7 @@ async def count_webhook_requests(request: web.Request, handler: Handler) -> web.
         status = exc.status
         raise
     finally:
-        metrics.webhook_requests.labels(code=str(status)).inc()
+        metrics.labelled(metrics.webhook_requests, str(status)).inc()
         metrics.webhook_duration.observe(time.perf_counter() - started)
 
 

@@ -81,8 +81,13 @@ async def read_body(request: web.Request, budget: BodyBudget, limits: BodyLimits
     decoded_size = 0 if coding in IDENTITY else limits.max_bytes
     with budget.reserve(raw_size + decoded_size, limits.max_bytes):
         try:
-            async with asyncio.timeout(limits.timeout):
+            if request.content.is_eof():
+                # The whole body is buffered already (a small body arrives with its head): reading it
+                # cannot wait, so it needs no deadline timer.
                 raw = await _read_limited(request, limits.max_bytes)
+            else:
+                async with asyncio.timeout(limits.timeout):
+                    raw = await _read_limited(request, limits.max_bytes)
         except TimeoutError:
             raise BodyError(408, f"body not received within {limits.timeout:g}s") from None
         except ConnectionError:

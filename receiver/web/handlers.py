@@ -12,6 +12,7 @@ import logging
 import re
 from collections.abc import Mapping
 
+import msgspec
 from aiohttp import web
 
 from receiver.core.alerts import PayloadError, TooManyAlerts, decode_payload
@@ -86,10 +87,21 @@ async def webhook(request: web.Request) -> web.Response:
     except PayloadError as exc:
         return error(400, exc.reason, path=exc.path)
     result = backend.intake.accept(payload)
-    answer = _bounded_answer(result.as_json())
+    answer = _ANSWER_ENCODER.encode(_bounded_answer(result.as_json()))
     if result.queue_full:
-        return web.json_response(answer, status=503, headers={"Retry-After": "5"})
-    return web.json_response(answer)
+        return _json_bytes(answer, status=503, headers={"Retry-After": "5"})
+    return _json_bytes(answer)
+
+
+# The per-alert answer is encoded by msgspec (several times faster than json.dumps; compact separators).
+_ANSWER_ENCODER = msgspec.json.Encoder()
+
+
+def _json_bytes(body: bytes, *, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
+    """What `web.json_response` answers (same Content-Type), from bytes already encoded."""
+    return web.Response(
+        body=body, status=status, headers=headers, content_type="application/json", charset="utf-8"
+    )
 
 
 def _bounded_answer(answer: dict[str, object]) -> dict[str, object]:

@@ -301,8 +301,9 @@ class Connection(asyncio.Protocol):
         if self.superseded or self._closed:
             return  # the answer carries Connection: close
         self._enter(Phase.LINGERING)
-        self._arm(LINGERING_SECONDS + FAREWELL_SECONDS, lambda: self.abort("lingering"))
-        body_consumed(self._wait_for_next_request)
+        body_consumed(self._wait_for_next_request)  # at once when the body was read (the usual case)
+        if self.phase is Phase.LINGERING and not self._closed:
+            self._arm(LINGERING_SECONDS + FAREWELL_SECONDS, lambda: self.abort("lingering"))
 
     @property
     def answered(self) -> int:

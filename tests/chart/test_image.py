@@ -191,7 +191,7 @@ def test_image_runs_with_the_charts_pod_spec_rolls_back_and_drains_on_sigterm(
             if r.get("target", "").startswith("deployment/api ") and "outcome" in r
         ]
         assert outcomes and outcomes[-1][0] > draining and outcomes[-1][1] == "succeeded", log
-        # Argo Rollouts' CRD may be on the shared control plane while the chart does not grant it (the default):
+        # Argo Rollouts' CRD may be on the shared control plane while the chart does not grant it (default):
         # that is the one documented warning, and it must not hide a denied action.
         acting = [r for r in records if not r["msg"].startswith("cannot list Argo Rollouts")]
         acting_log = "\n".join(map(str, acting))

@@ -42,8 +42,16 @@ class Deps:
         transient: bool = False,
     ) -> Decision:
         """Nothing is done, for `reason`; `transient` when nothing was learnt about the alert itself."""
-        decision = guards.refuse_targets(item.alert, item.route, self.clock(), reason, message, ref)
-        return replace(decision, source=item.source, transient=transient)
+        return guards.refuse_targets(
+            item.alert,
+            item.route,
+            self.clock(),
+            reason,
+            message,
+            ref,
+            source=item.source,
+            transient=transient,
+        )
 
     def stamp(self, item: WorkItem, decision: Decision) -> Decision:
         """A decision of the guards, marked with where its work item came from."""
