@@ -21,6 +21,7 @@ class Snapshot:
     history: tuple[Json, ...]  # owned ReplicaSets in kubectl's order, or owned ControllerRevisions
     # ControllerRevision uid -> its `data` exactly as the server sent it (kubectl compares these bytes)
     revision_data: Mapping[str, str] = field(default_factory=dict)
+    from_cache: bool = False  # served by the rollout-health watch instead of GET + LIST
 
 
 async def list_all(kube: KubeClient, path: str, *, selector: str, what: str) -> list[Json]:
