@@ -10,6 +10,9 @@ and the new ReplicaSet's pods and hands a `RolloutView` to `evaluate`, which fin
 - `RolloutNotReady`: a pod of the new ReplicaSet has not been ready for `not_ready_for` while the previous
   ReplicaSet was healthy (all of its replicas available), so the new revision is the difference.
 
+A revision found failing stays failing until its rollout completes (`still_failing`), or another revision
+goes live: a crash loop is momentarily "running" between crashes, and that must not end the episode.
+
 A finding becomes a synthetic `Alert` that the routes, guards and the exactly-once rule treat like any
 other. Its identity is derived from the cluster alone, so every replica and every restart computes the
 same episode key for the same failing revision: the fingerprint hashes the Deployment's uid, the revision
@@ -72,6 +75,7 @@ class RolloutView:
     deadline_message: str
     pods: tuple[PodHealth, ...]  # the new ReplicaSet's pods (not those being deleted)
     previous_healthy: bool  # the previous ReplicaSet had replicas and all of them were available
+    complete: bool = False  # the rollout finished: every replica updated and available (kubectl's "done")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +120,13 @@ def evaluate(
             return Finding(Signal.NOT_READY, message), None
         next_look = due if next_look is None else min(next_look, due)
     return None, next_look
+
+
+def still_failing(view: RolloutView, settings: RolloutHealthConfig, now: datetime) -> bool:
+    """Whether a revision found failing still is: until its rollout completes, whatever the moment shows
+    (a crash-looping container is running between two crashes, a not-ready pod may flap)."""
+    finding, _ = evaluate(view, settings, now)
+    return finding is not None or not view.complete
 
 
 def _crash_looping(view: RolloutView, settings: RolloutHealthConfig) -> str | None:

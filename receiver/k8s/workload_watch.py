@@ -89,6 +89,7 @@ class _Deployment:
     revision: int | None  # its deployment.kubernetes.io/revision annotation
     enrolment: str | None  # its rollout-health annotation
     progressing: Json | None  # the Progressing condition
+    complete: bool  # kubectl's "successfully rolled out" (when observed)
     raw: bytes | None
 
 
@@ -314,6 +315,7 @@ class WorkloadWatch:
             progressing=next(
                 (c for c in status.get("conditions") or () if c.get("type") == "Progressing"), None
             ),
+            complete=_complete(obj),
             raw=self._raw(obj),
         )
         previous = self._deployments.get(key)
@@ -459,6 +461,7 @@ class WorkloadWatch:
             previous_healthy=previous is not None
             and previous.replicas > 0
             and previous.available >= previous.replicas,
+            complete=deployment.complete,
         )
 
     @staticmethod
@@ -502,6 +505,18 @@ class WorkloadWatch:
         if new is None or deployments.revision_number(new) != deployment.revision:
             return None
         return Snapshot(ref, workload, tuple(history), from_cache=True)
+
+
+def _complete(obj: Json) -> bool:
+    """kubectl's status viewer's "successfully rolled out", on an observed Deployment."""
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    wanted = _int(spec.get("replicas")) if spec.get("replicas") is not None else 1
+    updated = _int(status.get("updatedReplicas"))
+    return (
+        updated >= wanted
+        and _int(status.get("replicas")) <= updated
+        and _int(status.get("availableReplicas")) >= updated
+    )
 
 
 def _revision(value: object) -> int | None:

@@ -10,8 +10,9 @@ ledger and the exactly-once rule apply unchanged; the episode key is the same on
 
 A revision's first finding is its episode; while it keeps failing nothing more is offered, except again
 after `RETRY` when no final decision was recorded for it (the queue was full, an API error, a
-confirmation delay running, another replica holding the claim). When its revision stops failing the
-episode is forgotten. No resolved alert is sent: right before acting the pipeline asks `still_failing`
+confirmation delay running, another replica holding the claim). The episode ends when its revision is no
+longer live or its rollout completes (`core.rollout_health.still_failing`), not when a crash-looping
+container happens to be running between two crashes. No resolved alert is sent: right before acting the pipeline asks `still_failing`
 instead of Alertmanager (`stages/health_gate.py`), and a pending confirmation whose rollout recovered is
 dropped then.
 """
@@ -143,9 +144,8 @@ class RolloutHealth:
             return None, f"the deployment controller has not observed deployment {name}'s latest change yet"
         if str(view.revision) != revision:
             return False, f"deployment {name} now runs revision {view.revision}, not {revision}"
-        finding, _ = rollout_health.evaluate(view, self._config.rollout_health, self._clock())
-        if finding is None:
-            return False, f"the rollout of deployment {name} revision {revision} is no longer failing"
+        if not rollout_health.still_failing(view, self._config.rollout_health, self._clock()):
+            return False, f"the rollout of deployment {name} revision {revision} completed"
         return True, ""
 
     # --- the loop ----------------------------------------------------------------------------------
@@ -201,7 +201,12 @@ class RolloutHealth:
             if look_again is not None:
                 self._timer(uid, look_again)
         if episode is not None:
-            if view is not None and finding is not None and view.revision == episode.revision:
+            if (
+                view is not None
+                and view.revision == episode.revision
+                and rollout_health.enrolled(view.annotations, settings)
+                and rollout_health.still_failing(view, settings, now)
+            ):
                 return  # still failing: the episode stands (retries offer it again if undecided)
             logger.info(
                 "rollout no longer failing",

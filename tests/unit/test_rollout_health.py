@@ -465,3 +465,14 @@ def test_a_cluster_wide_watch_drops_denied_namespaces() -> None:
     assert WorkloadWatch.scope(
         Config(source=Path("t"), namespaces=NamespacePolicy(allow=("a", "kube-system"), deny=()))
     ) == ("a",)
+
+
+def test_a_failing_revision_stays_failing_until_its_rollout_completes() -> None:
+    from receiver.core.rollout_health import still_failing
+
+    crashed = view(pod(restarts=3))
+    between_crashes = view(pod(restarts=1))  # running again after its first crash: no finding right now
+    assert signal_of(between_crashes, replace(SETTINGS, not_ready_for=timedelta(0))) is None
+    assert still_failing(crashed, SETTINGS, NOW)
+    assert still_failing(between_crashes, SETTINGS, NOW)
+    assert not still_failing(view(pod(ready=True), complete=True), SETTINGS, NOW)

@@ -33,6 +33,10 @@ class HealthGate:
         if self._health is None:
             message = "rollout_health is off: nothing can confirm that this rollout still fails"
             return deps.skip(item, Reason.ROLLOUT_RECOVERED, message, ref)
+        revision = item.alert.labels.get("revision", "")
+        if str(facts.current_revision) != revision:
+            message = f"{ref} runs revision {facts.current_revision} now, not the failing revision {revision}"
+            return deps.skip(item, Reason.ROLLOUT_RECOVERED, message, ref)
         failing, why = self._health.still_failing(item.alert)
         if failing is None:
             return deps.skip(item, Reason.WATCH_NOT_SYNCED, why, ref, transient=True)
