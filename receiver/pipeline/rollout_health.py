@@ -12,9 +12,9 @@ A revision's first finding is its episode; while it keeps failing nothing more i
 after `RETRY` when no final decision was recorded for it (the queue was full, an API error, a
 confirmation delay running, another replica holding the claim). The episode ends when its revision is no
 longer live or its rollout completes (`core.rollout_health.still_failing`), not when a crash-looping
-container happens to be running between two crashes. No resolved alert is sent: right before acting the pipeline asks `still_failing`
-instead of Alertmanager (`stages/health_gate.py`), and a pending confirmation whose rollout recovered is
-dropped then.
+container happens to be running between two crashes. No resolved alert is sent: right before acting the
+pipeline asks `still_failing` instead of Alertmanager (`stages/health_gate.py`), and a pending confirmation
+whose rollout recovered is dropped then.
 """
 
 from __future__ import annotations
