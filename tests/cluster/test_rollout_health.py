@@ -49,6 +49,9 @@ async def test_a_never_ready_revision_is_rolled_back_once_its_progress_deadline_
         rolled_back_at = parse_rfc3339(annotations[ROLLED_BACK_AT])
         assert decision.decided_at is not None
         assert rig.metric(ROLLBACKS, result="succeeded") == 1
+        assert (
+            rig.metric("rollback_receiver_watch_cache_reads_total", result="hit") >= 1
+        )  # decided on the watch
         events = await rig.events("web")
         assert any(
             reason == "RollbackTriggered"
