@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from receiver.core.alerts import Alert, AlertStatus
@@ -168,6 +168,24 @@ def alert_for(
         generator_url="",
         fingerprint=fingerprint(view.uid, view.revision, finding.signal),
     )
+
+
+def sample_alert(signal: Signal, settings: RolloutHealthConfig, *, namespace: str = "default") -> Alert:
+    """What a finding of `signal` looks like to the routes (for check-config's advice)."""
+    view = RolloutView(
+        namespace=namespace,
+        name="example",
+        uid="",
+        annotations={},
+        revision=2,
+        replica_set="example-2",
+        went_live=datetime(2000, 1, 1, tzinfo=UTC),
+        deadline_exceeded=False,
+        deadline_message="",
+        pods=(),
+        previous_healthy=True,
+    )
+    return alert_for(view, Finding(signal, ""), settings)
 
 
 def is_watch_item(group_key: str) -> bool:

@@ -24,6 +24,9 @@ WORKLOAD_GET_BY_NAME = ("k8s/workloads.py", r'\.request\("get", resources\.workl
 WORKLOAD_LIST = ("k8s/workloads.py", r"list_all\(\s*kube,\s*resources\.collection_path\(plural, namespace\)")
 WORKLOAD_WATCH = ("k8s/status.py", r"\.watch\(\s*watch_path,")
 WORKLOAD_PATCH = ("k8s/rollout.py", r'\.request\(\s*"patch",\s*resources\.workload_path\(ref\)')
+# The rollout-health watch (k8s/workload_watch.py names the collections): one LIST + WATCH per collection.
+INFORMER_LIST = ("k8s/informer.py", r'\.request\("list", self\.path')
+INFORMER_WATCH = ("k8s/informer.py", r"\.watch\(\s*self\.path,")
 
 CALL_SITES: dict[tuple[str, str, str], list[tuple[str, str]]] = {
     **{
@@ -32,12 +35,18 @@ CALL_SITES: dict[tuple[str, str, str], list[tuple[str, str]]] = {
     },
     **{("apps", kind, "list"): [WORKLOAD_LIST] for kind in WORKLOADS},
     **{("apps", kind, "watch"): [WORKLOAD_WATCH] for kind in WORKLOADS},
+    ("apps", "deployments", "list"): [WORKLOAD_LIST, INFORMER_LIST],
+    ("apps", "deployments", "watch"): [WORKLOAD_WATCH, INFORMER_WATCH],
+    ("apps", "replicasets", "watch"): [INFORMER_WATCH],
+    ("", "pods", "list"): [INFORMER_LIST],
+    ("", "pods", "watch"): [INFORMER_WATCH],
     **{("apps", kind, "patch"): [WORKLOAD_PATCH] for kind in WORKLOADS},
     ("apps", "replicasets", "list"): [
         (
             "k8s/snapshots.py",
             r'list_all\(\s*kube,\s*resources\.collection_path\("replicasets", ref\.namespace\)',
-        )
+        ),
+        INFORMER_LIST,
     ],
     ("apps", "controllerrevisions", "list"): [
         (
@@ -87,8 +96,15 @@ def source(relative: str) -> str:
     return (RECEIVER / relative).read_text()
 
 
-def granted() -> set[tuple[str, str, str]]:
-    docs = render({"config": {"namespaces": {"allow": ["shop"]}}})
+# Granted only when the rollout-health source is on (least privilege otherwise).
+ROLLOUT_HEALTH_ONLY = {("apps", "replicasets", "watch"), ("", "pods", "list"), ("", "pods", "watch")}
+
+
+def granted(*, rollout_health: bool = True) -> set[tuple[str, str, str]]:
+    config: dict[str, object] = {"namespaces": {"allow": ["shop"]}}
+    if rollout_health:
+        config["rollout_health"] = {"enabled": True}
+    docs = render({"config": config})
     rules: set[tuple[str, str, str, tuple[str, ...]]] = set()
     for role in docs:
         if role["kind"] in {"Role", "ClusterRole"}:
@@ -127,6 +143,10 @@ def test_every_api_call_of_the_receiver_is_granted() -> None:
                 line = text.count("\n", 0, call.start()) + 1
                 unexplained.append(f"receiver/{relative}:{line}: {text[line_start:].splitlines()[0].strip()}")
     assert unexplained == [], "API calls with no RBAC grant named in CALL_SITES:\n" + "\n".join(unexplained)
+
+
+def test_the_watch_grants_come_only_with_the_rollout_health_source() -> None:
+    assert granted() - granted(rollout_health=False) == ROLLOUT_HEALTH_ONLY
 
 
 def test_state_grants_are_limited_to_the_state_configmap_and_its_breaker_mirror() -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from receiver.config import ConfigError
 from receiver.config.load import parse_config
@@ -179,9 +180,13 @@ def test_the_example_routes_take_the_synthetic_alerts_by_severity(tmp_path: Path
 
 
 def load(tmp_path: Path, extra: str) -> Config:
-    example = (Path(__file__).resolve().parents[2] / "config" / "example.yaml").read_text(encoding="utf-8")
+    """config/example.yaml with the keys of `extra` (YAML) replacing its own."""
+    example = yaml.safe_load((Path(__file__).resolve().parents[2] / "config" / "example.yaml").read_text())
+    example.update(yaml.safe_load(extra) or {})
+    if not extra:
+        example.pop("rollout_health")
     path = tmp_path / "config.yaml"
-    path.write_text(example + "\n" + extra + "\n", encoding="utf-8")
+    path.write_text(yaml.safe_dump(example), encoding="utf-8")
     return parse_config(path.read_text(encoding="utf-8"), source=path, environ={})
 
 
@@ -476,3 +481,13 @@ def test_a_failing_revision_stays_failing_until_its_rollout_completes() -> None:
     assert still_failing(crashed, SETTINGS, NOW)
     assert still_failing(between_crashes, SETTINGS, NOW)
     assert not still_failing(view(pod(ready=True), complete=True), SETTINGS, NOW)
+
+
+def test_check_config_warns_when_no_route_would_roll_back_the_findings(tmp_path: Path) -> None:
+    from receiver.config import advice
+
+    routed = load(tmp_path, "rollout_health: {enabled: true}")
+    assert not [w for w in advice.warnings(routed) if "rollout_health" in w]
+    low = load(tmp_path, "rollout_health: {enabled: true, severity: low}")  # the low route only notifies
+    warned = [w for w in advice.warnings(low) if "rollout_health" in w]
+    assert len(warned) == 3 and "RolloutCrashLooping with severity 'low'" in warned[1]
