@@ -93,6 +93,8 @@ class RolloutHealth:
         self._queue: Offer | None = None
         self._decided: Decided | None = None
         self._task: asyncio.Task[None] | None = None
+        self._reported: dict[tuple[str, str], int] = {}  # informer counts already added to the metrics
+        self._synced_seen = False  # the metrics were updated once the watch had synced
         watch.subscribe(self._changed)
 
     @classmethod
@@ -160,7 +162,8 @@ class RolloutHealth:
             try:
                 await self._step()
                 now = self._clock()
-                if now >= next_sweep:
+                if now >= next_sweep or (self.watch.synced and not self._synced_seen):
+                    self._synced_seen = self.watch.synced
                     self._retry(now)
                     self._gauges()
                     next_sweep = now + timedelta(seconds=SWEEP_SECONDS)
@@ -315,3 +318,10 @@ class RolloutHealth:
         self._metrics.watch_synced.set(1 if self.watch.synced else 0)
         for collection, count in self.watch.sizes.items():
             self._metrics.watch_objects.labels(collection=collection).set(count)
+        for collection, stats in self.watch.stats.informers.items():
+            for verb, total in (("list", stats.lists), ("watch", stats.watches), ("relist", stats.relists)):
+                key = (collection, verb)
+                self._metrics.watch_requests.labels(collection=collection, verb=verb).inc(
+                    total - self._reported.get(key, 0)
+                )
+                self._reported[key] = total

@@ -92,6 +92,12 @@ class Metrics:
         self.watch_objects = gauge(
             "watch_objects", "Objects the rollout-health watch holds, by collection.", ("collection",)
         )
+        self.watch_requests = counter(
+            "watch_requests_total",
+            "Requests of the rollout-health watch to the API server, by collection and verb (list pages, "
+            "watches), and relists after an expired or broken watch.",
+            ("collection", "verb"),
+        )
         self.watch_cache_reads = counter(
             "watch_cache_reads_total",
             "Decision reads served by the watch (hit) or sent to the API server (miss).",
