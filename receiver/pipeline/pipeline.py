@@ -252,6 +252,8 @@ class Pipeline:
         self._ledger.configure(config)
         if self._health is not None:
             self._health.apply_config(config)
+        if (self._health is not None) != config.rollout_health.enabled:
+            logger.warning("rollout_health.enabled changed: takes effect after a restart")
 
     async def reset_breaker(self, actor: str) -> dict[str, object]:
         """A human closes the circuit breaker (CLI or authenticated HTTP)."""

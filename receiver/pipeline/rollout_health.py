@@ -124,6 +124,8 @@ class RolloutHealth:
         await self.watch.close()
 
     def apply_config(self, config: Config) -> None:
+        if config.rollout_health.cache != self.watch.cache_enabled:
+            logger.warning("rollout_health.cache changed: takes effect after a restart")
         self._config = config
         self.watch.apply_config(config)
         self._dirty.update(self.watch.deployment_uids())  # thresholds or routes may have changed
