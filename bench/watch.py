@@ -255,6 +255,22 @@ def measure(
         return row
     finally:
         process.stop()
+        if churn:  # the next variant starts on a settled cluster, not amid this one's rollouts
+            asyncio.run(settle_cluster(plane, spaces))
+
+
+async def settle_cluster(plane: Any, spaces: list[str]) -> None:
+    kube = await connect(plane.kubeconfig)
+    try:
+        total = 0
+        for ns in spaces:
+            page = await kube.request(
+                "list", f"/apis/apps/v1/namespaces/{ns}/deployments", query={"limit": "1"}
+            )
+            total += int((page.get("metadata") or {}).get("remainingItemCount") or 0) + len(page["items"])
+        await settle(kube, spaces, total, 0)
+    finally:
+        await kube.close()
 
 
 def roll(plane: Any, spaces: list[str], count: int) -> int:

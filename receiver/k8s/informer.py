@@ -71,7 +71,11 @@ class Informer:
         sink: Sink,
         stats: InformerStats | None = None,
         watch_seconds: float = WATCH_SECONDS,
+        list_slots: asyncio.Semaphore | None = None,
     ) -> None:
+        """`list_slots` is shared by the informers of one watch: how many LIST pages are in flight at once
+        (dozens of informers starting together would otherwise time out a busy API server and hold
+        dozens of decoded pages in memory at the same time)."""
         self._kube = kube
         self.collection = collection
         self.path = path
@@ -79,6 +83,7 @@ class Informer:
         self._sink = sink
         self.stats = stats or InformerStats()
         self._watch_seconds = watch_seconds
+        self._list_slots = list_slots or asyncio.Semaphore(1)
         self.resource_version = ""
         self.synced = asyncio.Event()
         self.what = f"{collection}" + (f" -n {namespace}" if namespace else " (all namespaces)")
@@ -107,20 +112,22 @@ class Informer:
             query = {"limit": str(PAGE_SIZE)}
             if token:
                 query["continue"] = token
-            try:
-                page = await self._kube.request("list", self.path, query=query, what=self.what)
-            except errors.KubeError as exc:
-                if exc.status == 410:  # the continue token expired: start the LIST over
-                    present, token = set(), ""
-                    continue
-                raise
-            self.stats.lists += 1
-            meta = page.get("metadata") or {}
-            version = version or str(meta.get("resourceVersion") or "")
-            for obj in page.get("items") or ():
-                item_meta = obj.get("metadata") or {}
-                present.add((str(item_meta.get("namespace", "")), str(item_meta.get("name", ""))))
-                self._sink.upsert(self.collection, obj)
+            async with self._list_slots:
+                try:
+                    page = await self._kube.request("list", self.path, query=query, what=self.what)
+                except errors.KubeError as exc:
+                    if exc.status == 410:  # the continue token expired: start the LIST over
+                        present, token = set(), ""
+                        continue
+                    raise
+                self.stats.lists += 1
+                meta = page.get("metadata") or {}
+                version = version or str(meta.get("resourceVersion") or "")
+                for obj in page.get("items") or ():
+                    item_meta = obj.get("metadata") or {}
+                    present.add((str(item_meta.get("namespace", "")), str(item_meta.get("name", ""))))
+                    self._sink.upsert(self.collection, obj)
+                del page
             token = str(meta.get("continue") or "")
             if not token:
                 break

@@ -6,8 +6,9 @@ Two users, one mechanism:
   ReplicaSets, or a pod of one) changed: the live revision, its rollout's conditions and the new
   ReplicaSet's pods, built from small summaries kept per object;
 - the decision path asks for a `Snapshot` (the Deployment and its ReplicaSets, as `snapshots.snapshot`
-  reads them with GET + LIST) when `rollout_health.cache` is on: the objects are also kept as compact
-  JSON, so a decision costs no read and the undo is a single PATCH.
+  reads them with GET + LIST) when `rollout_health.cache` is on: the objects are also kept as JSON
+  compressed against a dictionary of what every Deployment and ReplicaSet says (about 0.2 KiB each), so
+  a decision costs no read and the undo is a single PATCH.
 
 The cache is safe because the undo patch carries the snapshot's resourceVersion: if the Deployment moved
 on since the watch delivered it, the API server answers 409 and the pipeline decides again on a fresh
@@ -28,6 +29,8 @@ import asyncio
 import contextlib
 import json
 import logging
+import sys
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -41,7 +44,7 @@ from receiver.core.timefmt import parse_rfc3339_or_none
 from receiver.core.workload import WorkloadKind, WorkloadRef
 from receiver.k8s import deployments
 from receiver.k8s.client import Json, KubeClient
-from receiver.k8s.facts import replica_set_went_live
+from receiver.k8s.facts import went_live
 from receiver.k8s.informer import Informer, InformerStats
 from receiver.k8s.snapshots import Snapshot
 
@@ -57,21 +60,143 @@ _PATHS = {
 }
 
 Key = tuple[str, str]  # (namespace, name)
+LIST_CONCURRENCY = 2  # LIST pages in flight at once, over all of the watch's informers
 Listener = Callable[[str], None]  # called with the uid of a Deployment whose view may have changed
 
 
+def _skeleton() -> bytes:
+    """What the API server says in every Deployment and ReplicaSet (keys, defaults, annotations), as a
+    zlib dictionary: compressed against it, a ReplicaSet's copy is a fraction of its JSON."""
+    pod_spec = {
+        "containers": [
+            {
+                "name": "",
+                "image": "",
+                "resources": {},
+                "terminationMessagePath": "/dev/termination-log",
+                "terminationMessagePolicy": "File",
+                "imagePullPolicy": "IfNotPresent",
+            }
+        ],
+        "restartPolicy": "Always",
+        "terminationGracePeriodSeconds": 30,
+        "dnsPolicy": "ClusterFirst",
+        "securityContext": {},
+        "schedulerName": "default-scheduler",
+    }
+    meta = {
+        "name": "",
+        "namespace": "",
+        "uid": "",
+        "resourceVersion": "",
+        "generation": 1,
+        "creationTimestamp": "2000-01-01T00:00:00Z",
+        "labels": {"app": "", "pod-template-hash": ""},
+        "annotations": {
+            deployments.REVISION: "1",
+            "deployment.kubernetes.io/desired-replicas": "1",
+            "deployment.kubernetes.io/max-replicas": "2",
+            deployments.CHANGE_CAUSE: "",
+            "kubectl.kubernetes.io/last-applied-configuration": "",
+        },
+        "ownerReferences": [
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "name": "",
+                "uid": "",
+                "controller": True,
+                "blockOwnerDeletion": True,
+            }
+        ],
+    }
+    template = {"metadata": {"labels": {"app": ""}}, "spec": pod_spec}
+    return json.dumps(
+        [
+            {
+                "kind": "Deployment",
+                "apiVersion": "apps/v1",
+                "metadata": meta,
+                "spec": {
+                    "replicas": 1,
+                    "selector": {"matchLabels": {"app": ""}},
+                    "template": template,
+                    "strategy": {
+                        "type": "RollingUpdate",
+                        "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"},
+                    },
+                    "revisionHistoryLimit": 10,
+                    "progressDeadlineSeconds": 600,
+                },
+                "status": {
+                    "observedGeneration": 1,
+                    "replicas": 1,
+                    "updatedReplicas": 1,
+                    "readyReplicas": 1,
+                    "availableReplicas": 1,
+                    "conditions": [
+                        {
+                            "type": "Available",
+                            "status": "True",
+                            "lastUpdateTime": "",
+                            "lastTransitionTime": "",
+                            "reason": "MinimumReplicasAvailable",
+                            "message": "Deployment has minimum availability.",
+                        },
+                        {
+                            "type": "Progressing",
+                            "status": "True",
+                            "reason": "NewReplicaSetAvailable",
+                            "message": 'ReplicaSet "" has successfully progressed.',
+                        },
+                    ],
+                },
+            },
+            {
+                "kind": "ReplicaSet",
+                "apiVersion": "apps/v1",
+                "metadata": meta,
+                "spec": {
+                    "replicas": 0,
+                    "selector": {"matchLabels": {"app": "", "pod-template-hash": ""}},
+                    "template": template,
+                },
+                "status": {
+                    "replicas": 0,
+                    "fullyLabeledReplicas": 0,
+                    "readyReplicas": 0,
+                    "availableReplicas": 0,
+                    "observedGeneration": 1,
+                },
+            },
+        ],
+        separators=(",", ":"),
+    ).encode()
+
+
+_ZDICT = _skeleton()
+
+
 def _compact(obj: Json) -> bytes:
-    """The object as the snapshot needs it, as compact JSON: everything but managedFields (about 1 KiB
-    for a ReplicaSet, where the decoded dict takes 7 KiB)."""
+    """The object as the snapshot needs it: everything but managedFields, as JSON compressed against
+    `_ZDICT` (a ReplicaSet of about 1 KiB of JSON takes a few hundred bytes, where its decoded dict
+    takes 7 KiB)."""
     meta = dict(obj.get("metadata") or {})
     meta.pop("managedFields", None)
-    return json.dumps({**obj, "metadata": meta}, separators=(",", ":")).encode()
+    compressor = zlib.compressobj(6, zdict=_ZDICT)
+    text = json.dumps({**obj, "metadata": meta}, separators=(",", ":")).encode()
+    return compressor.compress(text) + compressor.flush()
+
+
+def _expand(raw: bytes) -> Json:
+    found: Json = json.loads(zlib.decompressobj(zdict=_ZDICT).decompress(raw))
+    return found
 
 
 def _controller_uid(meta: Json) -> tuple[str, str]:
     for ref in meta.get("ownerReferences") or ():
         if ref.get("controller"):
-            return str(ref.get("kind", "")), str(ref.get("uid", ""))
+            return str(ref.get("kind", "")), sys.intern(str(ref.get("uid", "")))
     return "", ""
 
 
@@ -100,9 +225,9 @@ class _ReplicaSet:
     uid: str
     owner: str  # the controlling Deployment's uid
     revision: int | None
-    created: str
+    created: datetime | None
     history: bool  # it carries revision-history: a rollback or roll-forward re-used it
-    rolled_back_at: str | None
+    rolled_back_at: datetime | None
     replicas: int
     available: int
     raw: bytes | None
@@ -183,12 +308,19 @@ class WorkloadWatch:
         if self._tasks:
             return
         namespaces: Iterable[str | None] = self.namespaces if self.namespaces is not None else (None,)
+        list_slots = asyncio.Semaphore(LIST_CONCURRENCY)
         for namespace in namespaces:
             for collection, (prefix, plural) in _PATHS.items():
                 path = f"{prefix}/namespaces/{namespace}/{plural}" if namespace else f"{prefix}/{plural}"
                 stats = self.stats.informers.setdefault(collection, InformerStats())
                 informer = Informer(
-                    self._kube, collection=collection, path=path, namespace=namespace, sink=self, stats=stats
+                    self._kube,
+                    collection=collection,
+                    path=path,
+                    namespace=namespace,
+                    sink=self,
+                    stats=stats,
+                    list_slots=list_slots,
                 )
                 self._informers.append(informer)
                 self._pending_sync.add((collection, namespace))
@@ -232,7 +364,8 @@ class WorkloadWatch:
 
     def upsert(self, collection: str, obj: Json) -> None:
         meta = obj.get("metadata") or {}
-        namespace = str(meta.get("namespace", ""))
+        # Interned: every object of a namespace, and every ReplicaSet of a Deployment, shares one string.
+        namespace = sys.intern(str(meta.get("namespace", "")))
         if self.namespaces is None and self._denied(namespace):
             return
         if collection == DEPLOYMENTS:
@@ -307,7 +440,7 @@ class WorkloadWatch:
         entry = _Deployment(
             namespace=namespace,
             name=key[1],
-            uid=str(meta.get("uid", "")),
+            uid=sys.intern(str(meta.get("uid", ""))),
             generation=_int(meta.get("generation")),
             observed_generation=_int(status.get("observedGeneration")),
             revision=_revision(annotations.get(deployments.REVISION)),
@@ -339,12 +472,12 @@ class WorkloadWatch:
         entry = _ReplicaSet(
             namespace=namespace,
             name=key[1],
-            uid=str(meta.get("uid", "")),
+            uid=sys.intern(str(meta.get("uid", ""))),  # its pods name it as their owner
             owner=owner,
             revision=_revision(annotations.get(deployments.REVISION)),
-            created=str(meta.get("creationTimestamp", "")),
+            created=parse_rfc3339_or_none(meta.get("creationTimestamp")),
             history=deployments.REVISION_HISTORY in annotations,
-            rolled_back_at=annotations.get(ROLLED_BACK_AT),
+            rolled_back_at=parse_rfc3339_or_none(annotations.get(ROLLED_BACK_AT)),
             replicas=_int(spec.get("replicas")),
             available=_int(status.get("availableReplicas")),
             raw=self._raw(obj),
@@ -466,16 +599,13 @@ class WorkloadWatch:
 
     @staticmethod
     def _went_live(deployment: _Deployment, rs: _ReplicaSet) -> datetime | None:
-        """`facts.replica_set_went_live` on the summaries (the same rule the change window uses)."""
-        rs_annotations: dict[str, str] = {}
-        if rs.history:
-            rs_annotations[deployments.REVISION_HISTORY] = ""
-        if rs.rolled_back_at is not None:
-            rs_annotations[ROLLED_BACK_AT] = rs.rolled_back_at
-        conditions = [deployment.progressing] if deployment.progressing else []
-        return replica_set_went_live(
-            {"status": {"conditions": conditions}},
-            {"metadata": {"name": rs.name, "creationTimestamp": rs.created, "annotations": rs_annotations}},
+        """The same rule the change window uses (`facts.replica_set_went_live`), on the summaries."""
+        return went_live(
+            rs.name,
+            rs.created,
+            reused=rs.history,
+            rolled_back_at=rs.rolled_back_at,
+            progressing=deployment.progressing,
         )
 
     def snapshot(self, ref: WorkloadRef) -> Snapshot | None:
@@ -499,8 +629,8 @@ class WorkloadWatch:
         owned = list(self._replica_sets_by_owner.get(deployment.uid, {}).values())
         if any(rs.raw is None for rs in owned):
             return None
-        workload: Json = json.loads(deployment.raw)
-        history = deployments.kubectl_order(workload, [json.loads(rs.raw) for rs in owned if rs.raw])
+        workload = _expand(deployment.raw)
+        history = deployments.kubectl_order(workload, [_expand(rs.raw) for rs in owned if rs.raw])
         new = deployments.find_new_replica_set(workload, history)
         if new is None or deployments.revision_number(new) != deployment.revision:
             return None

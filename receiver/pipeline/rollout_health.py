@@ -197,9 +197,9 @@ class RolloutHealth:
     def _evaluate(self, uid: str, now: datetime) -> None:
         settings = self._config.rollout_health
         episode = self._episodes.get(uid)
-        if self.watch.rollout_view(uid) is None and self.watch.uid_known(uid):
-            return  # no verdict now (the controller has not observed a change yet): keep what we know
         view = self.watch.rollout_view(uid)
+        if view is None and self.watch.uid_known(uid):
+            return  # no verdict now (the controller has not observed a change yet): keep what we know
         finding = None
         if view is not None and rollout_health.enrolled(view.annotations, settings):
             finding, look_again = rollout_health.evaluate(view, settings, now)
