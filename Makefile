@@ -5,6 +5,7 @@ UV ?= uv
 
 help:
 	@echo "make demo     - replay the seed incident on the embedded local cluster (installs what it needs)"
+	@echo "                SCENARIO=crashloop: a crash-looping release rolled back by the receiver's own watch"
 	@echo "make test     - lint, type-check and run the whole test suite (installs what it needs)"
 	@echo "make bootstrap, make control-plane, make argo-rollouts, make cluster-up, make cluster-down, make lint, make bench"
 
@@ -34,8 +35,9 @@ cluster-up: bootstrap
 cluster-down:
 	$(UV) run --frozen python -m harness down
 
+# SCENARIO=crashloop: v1.2.0's pods crash-loop and the receiver's own watch rolls it back (no alert rule).
 demo: bootstrap
-	$(UV) run --frozen python -m demo
+	$(UV) run --frozen python -m demo $(if $(SCENARIO),--scenario $(SCENARIO))
 
 bench: bootstrap
 	$(UV) run --frozen python bench/webhook.py

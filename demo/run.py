@@ -1,5 +1,8 @@
 """`python -m demo` (`make demo`): the seed's incident replayed on a real local stack, with a timeline.
 
+`--scenario crashloop` (`make demo SCENARIO=crashloop`) plays demo/crashloop.py instead: no alert rule,
+the receiver's own rollout-health watch rolls a crash-looping release back.
+
 A real control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok nodes), Prometheus and
 Alertmanager from Debian, the ecommerce exporter and `rollback-receiver serve`, all on 127.0.0.1. ecommerce
 is deployed three times; v1.2.0 raises the error ratio from 0.1% to 3.2%; HighErrorRate fires; the
@@ -23,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from demo import incident
+from demo.crashloop import CrashLoopDemo
 from demo.exporter import ErrorRateExporter, deployment_image_reader
 from demo.kubeapi import ApiAccess
 from demo.stack import (
@@ -86,6 +90,16 @@ class Demo:
         self.timings = timings
         self.rollback_seen = False
         self.resolved_seen = False
+
+    @property
+    def succeeded(self) -> bool:
+        return self.rollback_seen and self.resolved_seen
+
+    def outcome(self, elapsed: float) -> str:
+        return (
+            f"Rolled back {DEPLOYMENT} to {incident.GOOD_RELEASE.image} and saw {ALERT} resolve, "
+            f"{elapsed:.0f}s after the start (control plane included)."
+        )
 
     # ---- the stack --------------------------------------------------------------------------------------
 
@@ -320,22 +334,40 @@ class Demo:
         return "\n".join(lines)
 
 
+SCENARIOS = ("high-error-rate", "crashloop")
+TITLES = {
+    "high-error-rate": "rollback-receiver demo: the seed's e-commerce incident, replayed",
+    "crashloop": "rollback-receiver demo: v1.2.0 crash-loops, rolled back with no alert rule",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m demo", description=__doc__.splitlines()[0] if __doc__ else None
     )
     parser.add_argument("--workdir", type=Path, help="default: .run/demo-<timestamp>")
+    parser.add_argument(
+        "--scenario",
+        choices=SCENARIOS,
+        default=SCENARIOS[0],
+        help="high-error-rate (default): the seed's HighErrorRate incident through Prometheus and "
+        "Alertmanager; crashloop: v1.2.0's pods crash-loop and the receiver's own watch rolls it back",
+    )
     args = parser.parse_args(argv)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     workdir = (args.workdir or RUN_DIR / f"demo-{stamp}").resolve()
-    timeline = Timeline("rollback-receiver demo: the seed's e-commerce incident, replayed")
-    print(f"rollback-receiver demo — {timeline.started:%Y-%m-%d %H:%M:%S}", flush=True)
+    timeline = Timeline(TITLES[args.scenario])
+    print(f"rollback-receiver demo ({args.scenario}) — {timeline.started:%Y-%m-%d %H:%M:%S}", flush=True)
     code, outcome = 1, "The demo did not finish."
     started = time.monotonic()
     with sigterm_as_interrupt():
         stack = ExitStack()
         try:
-            demo = Demo(workdir, timeline, stack, Timings())
+            demo: Demo | CrashLoopDemo
+            if args.scenario == "crashloop":
+                demo = CrashLoopDemo(workdir, timeline, stack, Timings())
+            else:
+                demo = Demo(workdir, timeline, stack, Timings())
             try:
                 demo.start_stack()
                 demo.replay()
@@ -346,12 +378,9 @@ def main(argv: list[str] | None = None) -> int:
                 timeline.step(f"FAILED: {type(exc).__name__}", f"{exc}\nlogs: {workdir}")
                 outcome = f"FAILED: {exc}"
             else:
-                if demo.rollback_seen and demo.resolved_seen:
+                if demo.succeeded:
                     code = 0
-                    outcome = (
-                        f"Rolled back {DEPLOYMENT} to {incident.GOOD_RELEASE.image} and saw {ALERT} resolve, "
-                        f"{time.monotonic() - started:.0f}s after the start (control plane included)."
-                    )
+                    outcome = demo.outcome(time.monotonic() - started)
         finally:
             with uninterruptible():
                 report = timeline.write(REPORTS_DIR / f"demo-{stamp}.md", outcome)

@@ -66,9 +66,11 @@ def receiver_config(
     allow: Sequence[str] = (SHOP,),
     state_namespace: str = STATE_NAMESPACE,
     source: str = "example.yaml",
+    rollout_health: dict[str, Any] | None = None,
 ) -> Derived:
     """config/example.yaml with only what must change on a laptop: listen address, token file, the
-    allowed namespaces, the state namespace and the medium route's confirmation delay."""
+    allowed namespaces, the state namespace and the medium route's confirmation delay; `rollout_health`
+    (the crashloop scenario) sets that section's keys."""
     doc = _load(source)
     derived = Derived(doc)
     server = doc.setdefault("server", {})
@@ -92,6 +94,11 @@ def receiver_config(
                 f"routes[{index}] ({route['name']}).confirm_for", route["confirm_for"], timings.confirm_for
             )
             route["confirm_for"] = timings.confirm_for
+    if rollout_health:
+        section = doc.setdefault("rollout_health", {})
+        for key, value in rollout_health.items():
+            derived.set(f"rollout_health.{key}", section.get(key), value)
+            section[key] = value
     return derived
 
 
@@ -175,6 +182,7 @@ def example_receiver(
     allow: Sequence[str] = (SHOP,),
     state_namespace: str = STATE_NAMESPACE,
     token_file: Path | None = None,
+    rollout_health: dict[str, Any] | None = None,
 ) -> tuple[ReceiverProcess, Derived]:
     """A receiver (not started yet) running config/example.yaml as `receiver_config` adapts it, and that
     adaptation. `token_file`: share another replica's webhook token."""
@@ -185,6 +193,7 @@ def example_receiver(
         timings=timings,
         allow=allow,
         state_namespace=state_namespace,
+        rollout_health=rollout_health,
     )
     process.configure(config.document)
     return process, config

@@ -350,6 +350,7 @@ async def serve(options: ServeOptions) -> int:
     from receiver.k8s import EventRecorder, KubeError, connect
     from receiver.pipeline.pipeline import Pipeline
     from receiver.pipeline.reconcile import Reconciler
+    from receiver.pipeline.rollout_health import RolloutHealth
 
     metrics = Metrics(CollectorRegistry())
     decisions = DecisionLog(config.server.decision_log_entries, metrics)
@@ -365,8 +366,9 @@ async def serve(options: ServeOptions) -> int:
         return 1
     seen = seen_set(config)
     receiver = ReceiverName()
+    health = RolloutHealth.for_config(config, kube, metrics)  # None unless rollout_health.enabled
     pipeline = Pipeline(
-        config, kube, metrics, decisions, events=EventRecorder(), seen=seen, receiver=receiver
+        config, kube, metrics, decisions, events=EventRecorder(), seen=seen, receiver=receiver, health=health
     )
     reconciler = Reconciler(config, pipeline, metrics, receiver=receiver)
 
@@ -410,6 +412,8 @@ async def serve(options: ServeOptions) -> int:
     try:
         pipeline.start()
         service.start()
+        if health is not None:
+            health.start(service.queue, pipeline)
         try:
             await listener.start()
         except OSError as exc:
@@ -441,6 +445,8 @@ async def serve(options: ServeOptions) -> int:
         reconciling.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reconciling
+        if health is not None:
+            await health.close()
         await pipeline.close()
         await kube.close()
     return 0

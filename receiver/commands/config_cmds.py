@@ -81,6 +81,13 @@ def run_check(args: argparse.Namespace, out: TextIO | None = None) -> int:
             auth.append("mTLS")
         print(f" - auth: {', '.join(auth) or 'NONE (serve needs --insecure-no-auth)'}", file=out)
         print(f" - scope: {advice.scope(config)}", file=out)
+        if config.rollout_health.enabled:
+            health = config.rollout_health
+            print(
+                f" - rollout-health source: {health.workloads} Deployments, severity {health.severity}, "
+                f"cache {'on' if health.cache else 'off'}",
+                file=out,
+            )
         for warning in advice.warnings(config):
             print(f"WARNING: {warning}", file=out)
     return 1 if failed else 0

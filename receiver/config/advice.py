@@ -6,6 +6,8 @@ them stops the receiver.
 
 from __future__ import annotations
 
+from receiver.core.rollout_health import Signal, sample_alert
+from receiver.core.routing import select_routes
 from receiver.core.settings import SYSTEM_NAMESPACES, Action, Config
 
 
@@ -25,6 +27,16 @@ def warnings(config: Config) -> list[str]:
             "namespaces.allow is empty: the receiver may roll back workloads in every namespace but the "
             "system ones and its own; list the namespaces it may act in"
         )
+    health = config.rollout_health
+    if health.enabled:
+        namespace = config.namespaces.allow[0] if config.namespaces.allow else "default"
+        for signal in Signal:
+            routes = select_routes(sample_alert(signal, health, namespace=namespace), config.routes)
+            if not any(route.action is Action.ROLLBACK for route in routes):
+                found.append(
+                    f"rollout_health is enabled, but no rollback route takes {signal.value} with severity "
+                    f"{health.severity!r}: the source's findings will not roll anything back"
+                )
     if not config.alertmanager.urls:
         for index, route in enumerate(config.routes):
             if route.action is Action.ROLLBACK and route.guards.confirm_for:

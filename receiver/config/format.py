@@ -37,6 +37,7 @@ from receiver.core.settings import (
     FreezePolicy,
     GitOpsPolicy,
     GuardSettings,
+    HealthWorkloads,
     HelmPolicy,
     Limits,
     Mode,
@@ -45,6 +46,7 @@ from receiver.core.settings import (
     ProgressingPolicy,
     RevisionChoice,
     RevisionSpec,
+    RolloutHealthConfig,
     Route,
     ServerConfig,
     StateConfig,
@@ -652,6 +654,41 @@ OWNERSHIP = Section(
     _settings(OwnershipConfig),
 )
 
+ROLLOUT_HEALTH = Section(
+    [
+        Key("enabled", Boolean(), "watch Deployments and roll back failing rollouts without an alert rule"),
+        Key(
+            "workloads",
+            Choice(HealthWorkloads),
+            "annotated (default): only Deployments annotated rollback-receiver.io/rollout-health=true; "
+            "all: every Deployment in scope (rollout-health=false opts one out)",
+        ),
+        Key("severity", Text(), "the severity label of the synthetic alerts (routes match on it)"),
+        Key(
+            "crash_loop_restarts",
+            Integer(1),
+            "a container of the new ReplicaSet restarted this often is crash-looping",
+        ),
+        Key(
+            "crash_loop_backoff",
+            Boolean(),
+            "a container in CrashLoopBackOff is crash-looping whatever its restart count",
+        ),
+        Key(
+            "not_ready_for",
+            Duration(positive=False),
+            "a pod of the new ReplicaSet not ready this long, while the previous one was healthy (0: off)",
+        ),
+        Key("cache", Boolean(), "decide on the watch's view of the workloads: only the undo PATCH is sent"),
+        Key(
+            "cache_max_objects",
+            Integer(1),
+            "Deployments and ReplicaSets the view holds at most; beyond it decisions read the API",
+        ),
+    ],
+    _settings(RolloutHealthConfig),
+)
+
 STATE = Section(
     [
         Key("namespace", NAMESPACE, "namespace of the state ConfigMap (the chart sets the release's)"),
@@ -910,6 +947,7 @@ def _config(reader: Reader, values: Values, path: str) -> Config:
         state=values.get("state", StateConfig()),
         ownership=values.get("ownership", OwnershipConfig()),
         time_intervals=intervals,
+        rollout_health=values.get("rollout_health", RolloutHealthConfig()),
         routes=tuple(routes),
     )
 
@@ -938,6 +976,11 @@ CONFIG = _Document(
             "time_intervals",
             TimeIntervals(),
             "named time intervals, Alertmanager's syntax, for change freezes",
+        ),
+        Key(
+            "rollout_health",
+            ROLLOUT_HEALTH,
+            "the native rollout-health source: failing Deployments become alerts for the same routes",
         ),
         Key(
             "routes",

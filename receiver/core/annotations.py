@@ -8,6 +8,9 @@ from __future__ import annotations
 PREFIX = "rollback-receiver.io/"
 ENABLED = PREFIX + "enabled"  # "false" opts a workload out; "true" opts in (required with require_opt_in)
 PAUSED = PREFIX + "paused"  # "true": never act on this workload
+# The rollout-health source: "true" enrols a Deployment (rollout_health.workloads: annotated), "false"
+# keeps it out (rollout_health.workloads: all).
+ROLLOUT_HEALTH = PREFIX + "rollout-health"
 LAST_ALERT = PREFIX + "last-alert"  # episode key of the alert we rolled back for
 ROLLED_BACK_AT = PREFIX + "rolled-back-at"
 ROLLED_BACK_FROM = PREFIX + "rolled-back-from"

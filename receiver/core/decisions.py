@@ -18,6 +18,7 @@ class Source(StrEnum):
     WEBHOOK = "webhook"
     RECONCILE = "reconcile"  # recovered from Alertmanager's API
     CONFIRMATION = "confirmation"  # a pending confirmation that came due
+    WATCH = "watch"  # the native rollout-health source (a Deployment watched failing)
 
 
 class Verdict(StrEnum):
@@ -93,6 +94,9 @@ class Reason(StrEnum):
     ALERT_INHIBITED = "alert_inhibited"
     ALERT_MUTED = "alert_muted"
     ALERTMANAGER_UNREACHABLE = "alertmanager_unreachable"
+    # what the rollout-health watch says about its own synthetic alert right before we act
+    ROLLOUT_RECOVERED = "rollout_recovered"
+    WATCH_NOT_SYNCED = "watch_not_synced"
     # rate limits
     BREAKER_OPEN = "breaker_open"
     BUDGET_NAMESPACE = "budget_namespace"

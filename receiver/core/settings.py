@@ -211,6 +211,27 @@ class StateConfig:
     takeover_after: timedelta = timedelta(minutes=2)
 
 
+class HealthWorkloads(StrEnum):
+    ANNOTATED = "annotated"  # only Deployments annotated rollback-receiver.io/rollout-health=true
+    ALL = "all"  # every Deployment in scope; rollout-health=false opts one out
+
+
+@dataclass(frozen=True, slots=True)
+class RolloutHealthConfig:
+    """The native rollout-health source: the receiver watches Deployments (their ReplicaSets and the new
+    ReplicaSet's pods) and turns a failing rollout into a synthetic alert for the same routes and guards."""
+
+    enabled: bool = False
+    workloads: HealthWorkloads = HealthWorkloads.ANNOTATED
+    severity: str = "high"  # the synthetic alerts' `severity` label (routes match on it)
+    crash_loop_restarts: int = 3  # a container of the new ReplicaSet restarted this often: crash-looping
+    crash_loop_backoff: bool = True  # a container in CrashLoopBackOff counts whatever its restart count
+    not_ready_for: timedelta = timedelta(0)  # a new pod not ready this long (0: off), previous RS healthy
+    # Serve the decisions' reads (GET + LIST) from the watch: only the PATCH is left on the decision path.
+    cache: bool = True
+    cache_max_objects: int = 200_000  # Deployments + ReplicaSets held; beyond it reads go to the API
+
+
 @dataclass(frozen=True, slots=True)
 class OwnershipConfig:
     """How this cluster's managers mark what they own (see `core.ownership`)."""
@@ -235,6 +256,7 @@ class Config:
     state: StateConfig = StateConfig()
     ownership: OwnershipConfig = OwnershipConfig()
     time_intervals: Mapping[str, tuple[TimeInterval, ...]] = field(default_factory=dict)
+    rollout_health: RolloutHealthConfig = RolloutHealthConfig()
     routes: tuple[Route, ...] = field(default_factory=tuple)
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from aiohttp.http_exceptions import HttpProcessingError
 from kubernetes_asyncio.client import ApiClient, Configuration
 from kubernetes_asyncio.client.exceptions import ApiException
 from kubernetes_asyncio.config import ConfigException, load_incluster_config, load_kube_config
@@ -43,6 +44,8 @@ STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
 FIELD_MANAGER = "rollback-receiver"
 
 _HTTP_METHODS = {"get": "GET", "list": "GET", "watch": "GET", "create": "POST", "patch": "PATCH"}
+# An event line holds one object; the API server refuses objects over ~1.5 MiB, so this is generous.
+MAX_WATCH_EVENT_BYTES = 8 << 20
 # 429 and 5xx are the server asking us to come back later; everything else is an answer.
 _TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 
@@ -232,12 +235,16 @@ class KubeClient:
                 text = await response.text()
                 raise map_status(response.status, text, verb="watch", target=what)
             try:
-                async for line in response.content:
+                while True:
+                    # One event per line; an object may be far larger than aiohttp's default line limit.
+                    line = await response.content.readline(max_line_length=MAX_WATCH_EVENT_BYTES)
+                    if not line:
+                        return
                     if not line.strip():
                         continue
                     event = json.loads(line)
                     yield str(event.get("type", "")), event.get("object") or {}
-            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            except (aiohttp.ClientError, HttpProcessingError, TimeoutError, OSError, ValueError) as exc:
                 raise errors.Transient(
                     f"watch {what}: {type(exc).__name__}", verb="watch", target=what
                 ) from exc

@@ -86,17 +86,34 @@ def replica_set_went_live(
     """
     meta = rs.get("metadata")
     assert isinstance(meta, dict)
-    created = parse_rfc3339_or_none(meta.get("creationTimestamp"))
     annotations = meta.get("annotations") or {}
-    if revision_history not in annotations:
-        return created
     stamped = annotations.get(audit.ROLLED_BACK_AT) or (audit_from or {}).get(audit.ROLLED_BACK_AT)
-    candidates = [created, parse_rfc3339_or_none(stamped)]
     status = deployment.get("status")
     conditions = status.get("conditions") if isinstance(status, dict) else None
-    for cond in conditions or ():
-        if cond.get("type") == "Progressing" and f'"{meta.get("name")}"' in str(cond.get("message", "")):
-            candidates.append(parse_rfc3339_or_none(cond.get("lastUpdateTime")))
+    progressing = next((c for c in conditions or () if c.get("type") == "Progressing"), None)
+    return went_live(
+        str(meta.get("name", "")),
+        parse_rfc3339_or_none(meta.get("creationTimestamp")),
+        reused=revision_history in annotations,
+        rolled_back_at=parse_rfc3339_or_none(stamped),
+        progressing=progressing,
+    )
+
+
+def went_live(
+    name: str,
+    created: datetime | None,
+    *,
+    reused: bool,
+    rolled_back_at: datetime | None,
+    progressing: Mapping[str, object] | None,
+) -> datetime | None:
+    """`replica_set_went_live` on the parts it reads (the rollout-health watch keeps only those)."""
+    if not reused:
+        return created
+    candidates = [created, rolled_back_at]
+    if progressing is not None and f'"{name}"' in str(progressing.get("message", "")):
+        candidates.append(parse_rfc3339_or_none(progressing.get("lastUpdateTime")))
     known = [c for c in candidates if c is not None]
     return max(known) if known else None
 

@@ -29,6 +29,7 @@ class Snapshot:
     referenced: Json | None = None
     # Deployment: the Rollouts whose spec.workloadRef names it (Argo writes nothing on the Deployment)
     referenced_by: tuple[str, ...] = ()
+    from_cache: bool = False  # served by the rollout-health watch instead of GET + LIST
 
 
 async def list_all(kube: KubeClient, path: str, *, selector: str, what: str) -> list[Json]:

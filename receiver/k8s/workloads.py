@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
+from typing import Protocol
 
 from receiver.core.workload import WorkloadFacts, WorkloadKind, WorkloadRef
 from receiver.k8s import resources
@@ -13,9 +15,22 @@ from receiver.k8s.facts import (
     facts_from,
     replica_set_went_live,
 )
-from receiver.k8s.snapshots import list_all, snapshot
+from receiver.k8s.snapshots import Snapshot, list_all, rollouts_referencing, snapshot
 
-__all__ = ["controller_revision_went_live", "facts_from", "read_facts", "replica_set_went_live", "resolve"]
+__all__ = [
+    "controller_revision_went_live",
+    "facts_from",
+    "read_facts",
+    "read_snapshot",
+    "replica_set_went_live",
+    "resolve",
+]
+
+
+class SnapshotCache(Protocol):
+    """A view that may already hold a consistent snapshot (`WorkloadWatch`); None: read the API."""
+
+    def snapshot(self, ref: WorkloadRef) -> Snapshot | None: ...
 
 
 async def resolve(
@@ -61,6 +76,21 @@ async def resolve(
             f"{len(found)} {wanted} exceed the cap of {cap}: {', '.join(found)}", matches=tuple(found)
         )
     return tuple(WorkloadRef(kind, namespace, n) for n in found)
+
+
+async def read_snapshot(kube: KubeClient, ref: WorkloadRef, cache: SnapshotCache | None = None) -> Snapshot:
+    """The workload and its history: from `cache` when it has a consistent copy, else GET + LIST.
+
+    A cached snapshot may be a few milliseconds behind the API server. Deciding on it is safe because the
+    undo patch built from it carries its resourceVersion: a Deployment that moved on answers 409, and the
+    caller decides again on a snapshot read from the API. The watch does not see Argo Rollouts, and a
+    Rollout that runs this Deployment through spec.workloadRef writes nothing on it (no resourceVersion
+    change), so that one fact is always read from the API.
+    """
+    cached = cache.snapshot(ref) if cache is not None else None
+    if cached is None:
+        return await snapshot(kube, ref)
+    return dataclasses.replace(cached, referenced_by=await rollouts_referencing(kube, ref))
 
 
 async def read_facts(kube: KubeClient, ref: WorkloadRef) -> WorkloadFacts:

@@ -14,6 +14,7 @@ from datetime import datetime
 from receiver.core import ledger as transitions
 from receiver.core.decisions import Decision, Verdict
 from receiver.core.ledger import Claim, GuardState, Outcome, PendingConfirmation, Waiting
+from receiver.core.rollout_health import is_watch_item
 from receiver.core.settings import Config
 from receiver.core.text import MAX_EVENT_MESSAGE_BYTES, one_line
 from receiver.k8s import KubeClient, StateStore
@@ -109,7 +110,8 @@ class Ledger:
         """Cancel pending confirmations of alerts Alertmanager no longer reports as active."""
 
         def mutate(state: GuardState) -> tuple[GuardState, int]:
-            stale = [p for p in state.pending if p.alert_key not in active]
+            # The rollout-health source's alerts are not Alertmanager's to list; the watch answers for them.
+            stale = [p for p in state.pending if p.alert_key not in active and not is_watch_item(p.group_key)]
             for pending in stale:
                 state = transitions.remove_pending(state, pending.key)
             return state, len(stale)

@@ -5,6 +5,7 @@
     firing, per target      -> ResolveTargets
       (one at a time per workload)
         read facts -> Decide -> Reserve -> AlertmanagerGate (silenced? inhibited? muted? resolved?) -> act:
+                                           (HealthGate for the rollout-health source: still failing?)
             WAIT      -> Wait      (pending confirmation in the ledger)
             ROLLBACK  -> Rollback  -> Verify
             DRY_RUN   -> DryRun
@@ -30,11 +31,21 @@ from datetime import UTC, datetime
 
 from receiver.core import guards
 from receiver.core.alerts import Alert, AlertStatus
-from receiver.core.decisions import Reason, Verdict
+from receiver.core.decisions import Decision, Reason, Verdict
 from receiver.core.ledger import claim_key, pending_key
+from receiver.core.rollout_health import is_watch_item
 from receiver.core.settings import Action, Config, Route
 from receiver.core.workload import WorkloadRef
-from receiver.k8s import Conflict, EventRecorder, KubeClient, KubeError, NotFound, StateError, read_facts
+from receiver.k8s import (
+    Conflict,
+    EventRecorder,
+    KubeClient,
+    KubeError,
+    NotFound,
+    StateError,
+    facts_from,
+    read_snapshot,
+)
 from receiver.pipeline.decision_log import DecisionLog
 from receiver.pipeline.dedupe import SeenSet
 from receiver.pipeline.inflight import InFlight
@@ -43,11 +54,13 @@ from receiver.pipeline.ledger import Ledger, breaker_summary
 from receiver.pipeline.reconcile import ReceiverName
 from receiver.pipeline.recovery import Recovery
 from receiver.pipeline.reporting import Reporter
+from receiver.pipeline.rollout_health import RolloutHealth
 from receiver.pipeline.stages.base import Deps
 from receiver.pipeline.stages.decide import Decide
 from receiver.pipeline.stages.decline import Decline
 from receiver.pipeline.stages.dry_run import DryRun
 from receiver.pipeline.stages.gate import AlertmanagerGate
+from receiver.pipeline.stages.health_gate import HealthGate
 from receiver.pipeline.stages.reserve import Reserve
 from receiver.pipeline.stages.resolved import Resolved
 from receiver.pipeline.stages.rollback import Rollback
@@ -88,9 +101,13 @@ class Pipeline:
         receiver: ReceiverName | None = None,
         clock: Clock = utc_now,
         holder: str | None = None,
+        health: RolloutHealth | None = None,
     ) -> None:
-        """`seen` is the intake's dedupe set: a transient decision takes its alert out of it."""
+        """`seen` is the intake's dedupe set: a transient decision takes its alert out of it. `health` is
+        the rollout-health source: its watch serves the decisions' reads (`rollout_health.cache`) and
+        answers for its synthetic alerts right before acting."""
         self._config = config
+        self._health = health
         self.holder = holder or default_holder()
         self._ledger = Ledger(kube, config, holder=self.holder, clock=clock)
         self._report = Reporter(
@@ -116,6 +133,7 @@ class Pipeline:
         self._decide = Decide(deps)
         self._reserve = Reserve(deps, self._decide)
         self._gate = AlertmanagerGate(deps, receiver)
+        self._health_gate = HealthGate(deps, health)
         verify = Verify(deps)
         self._wait = Wait(deps)
         self._rollback = Rollback(deps, verify)
@@ -167,9 +185,10 @@ class Pipeline:
     async def _target(self, item: WorkItem, ref: WorkloadRef) -> None:
         key = claim_key(item.alert.episode_key, ref)
         with self._inflight.claim(key):
-            for _attempt in range(MAX_CONFLICTS):
+            for attempt in range(MAX_CONFLICTS):
                 try:
-                    await self._decide_and_act(item, ref)
+                    # After a conflict the cache (if any) may be what was stale: read the API server.
+                    await self._decide_and_act(item, ref, cached=attempt == 0)
                     return
                 except Conflict as exc:
                     logger.info(
@@ -181,22 +200,33 @@ class Pipeline:
             decision = self._deps.skip(item, Reason.CONFLICT, f"{message}; nothing done", ref, transient=True)
             self._report.record(decision)
 
-    async def _decide_and_act(self, item: WorkItem, ref: WorkloadRef) -> None:
+    async def _decide_and_act(self, item: WorkItem, ref: WorkloadRef, *, cached: bool) -> None:
+        cache = self._health.watch if cached and self._health is not None else None
         try:
-            facts = await read_facts(self._deps.kube, ref)
+            # One read per decision: the undo patch is computed from this same snapshot, and its
+            # resourceVersion precondition makes that safe (409 if the workload moved on).
+            snapshot = await read_snapshot(self._deps.kube, ref, cache)
         except NotFound as exc:
             self._report.record(self._deps.skip(item, Reason.TARGET_UNRESOLVED, exc.message, transient=True))
             return
+        if cache is not None:
+            self._report.metrics.watch_cache_reads.labels(
+                result="hit" if snapshot.from_cache else "miss"
+            ).inc()
+        facts = facts_from(snapshot)
         decision = await self._decide.run(item, facts)
         decision = await self._reserve.run(item, facts, decision)
-        decision = await self._gate.run(item, facts, decision)
+        if is_watch_item(item.group_key):
+            decision = self._health_gate.run(item, facts, decision)
+        else:
+            decision = await self._gate.run(item, facts, decision)
         if decision.verdict is Verdict.WAIT:
             await self._wait.run(item, facts, decision)
             return
         if decision.final:  # ends the alert's pending confirmation (a transient one is tried again)
             await self._ledger.forget_pending(pending_key(item.alert.episode_key, item.route.name))
         if decision.verdict is Verdict.ROLLBACK:
-            await self._rollback.run(item, facts, decision)
+            await self._rollback.run(item, facts, decision, snapshot)
         elif decision.verdict is Verdict.DRY_RUN:
             await self._dry_run.run(item, facts, decision)
         else:
@@ -207,6 +237,10 @@ class Pipeline:
     def has_decided(self, alert: Alert, route: Route) -> bool:
         return self._report.has_decided(alert, route)
 
+    def record(self, decision: Decision) -> None:
+        """A decision a source made before any work item (no route, outside the change window)."""
+        self._report.record(decision)
+
     async def cancel_inactive_pending(self, active: set[str]) -> int:
         return await self._ledger.cancel_inactive_pending(active)
 
@@ -216,6 +250,10 @@ class Pipeline:
     async def apply_config(self, config: Config) -> None:
         self._config = config
         self._ledger.configure(config)
+        if self._health is not None:
+            self._health.apply_config(config)
+        if (self._health is not None) != config.rollout_health.enabled:
+            logger.warning("rollout_health.enabled changed: takes effect after a restart")
 
     async def reset_breaker(self, actor: str) -> dict[str, object]:
         """A human closes the circuit breaker (CLI or authenticated HTTP)."""

@@ -128,6 +128,27 @@ class Metrics:
         self.alerts_recovered = counter(
             "alerts_recovered_total", "Alerts found by reconciliation that the webhook had not delivered."
         )
+        # the rollout-health source and its watch
+        self.rollout_findings = counter(
+            "rollout_health_findings_total",
+            "Failing rollouts found by the rollout-health source, by synthetic alert name.",
+            ("alertname",),
+        )
+        self.watch_synced = gauge("watch_synced", "1 once the rollout-health watch has listed everything.")
+        self.watch_objects = gauge(
+            "watch_objects", "Objects the rollout-health watch holds, by collection.", ("collection",)
+        )
+        self.watch_requests = counter(
+            "watch_requests_total",
+            "Requests of the rollout-health watch to the API server, by collection and verb (list pages, "
+            "watches), and relists after an expired or broken watch.",
+            ("collection", "verb"),
+        )
+        self.watch_cache_reads = counter(
+            "watch_cache_reads_total",
+            "Decision reads served by the watch (hit) or sent to the API server (miss).",
+            ("result",),
+        )
 
         # Series that dashboards and alerts read should exist at 0 before the first event.
         for status in ("firing", "resolved"):

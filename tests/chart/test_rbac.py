@@ -33,6 +33,9 @@ ROLLOUT_GET_FOR_STATUS = ("k8s/status.py", r'\.request\("get", resources\.worklo
 # Abort: the status subresource, the plugin's fallback to the object, then our audit annotations.
 ABORT_PATCH = ("k8s/rollout.py", r'\.request\(\s*"patch",\s*resources\.status_path\(ref\)')
 ROLLOUT_PATCH = ("k8s/rollout.py", r'\.request\(\s*"patch",\s*resources\.workload_path\(ref\)')
+# The rollout-health watch (k8s/workload_watch.py names the collections): one LIST + WATCH per collection.
+INFORMER_LIST = ("k8s/informer.py", r'\.request\("list", self\.path')
+INFORMER_WATCH = ("k8s/informer.py", r"\.watch\(\s*self\.path,")
 
 CALL_SITES: dict[tuple[str, str, str], list[tuple[str, str]]] = {
     **{
@@ -65,12 +68,18 @@ CALL_SITES: dict[tuple[str, str, str], list[tuple[str, str]]] = {
     (ARGO, "rollouts/status", "patch"): [ABORT_PATCH],
     **{("apps", kind, "list"): [WORKLOAD_LIST] for kind in WORKLOADS},
     **{("apps", kind, "watch"): [WORKLOAD_WATCH] for kind in WORKLOADS},
+    ("apps", "deployments", "list"): [WORKLOAD_LIST, INFORMER_LIST],
+    ("apps", "deployments", "watch"): [WORKLOAD_WATCH, INFORMER_WATCH],
+    ("apps", "replicasets", "watch"): [INFORMER_WATCH],
+    ("", "pods", "list"): [INFORMER_LIST],
+    ("", "pods", "watch"): [INFORMER_WATCH],
     **{("apps", kind, "patch"): [WORKLOAD_PATCH] for kind in WORKLOADS},
     ("apps", "replicasets", "list"): [
         (
             "k8s/snapshots.py",
             r'list_all\(\s*kube,\s*resources\.collection_path\("replicasets", ref\.namespace\)',
-        )
+        ),
+        INFORMER_LIST,
     ],
     ("apps", "controllerrevisions", "list"): [
         (
@@ -131,9 +140,21 @@ def source(relative: str) -> str:
     return (RECEIVER / relative).read_text()
 
 
-def granted(values: dict[str, Any] | None = None) -> set[tuple[str, str, str]]:
-    """Everything the chart can grant (Argo Rollouts included), or what `values` grant."""
-    docs = render(values or {"config": {"namespaces": {"allow": ["shop"]}}, "rbac": {"argoRollouts": True}})
+# Granted only when the rollout-health source is on (least privilege otherwise).
+ROLLOUT_HEALTH_ONLY = {("apps", "replicasets", "watch"), ("", "pods", "list"), ("", "pods", "watch")}
+
+
+def granted(
+    values: dict[str, Any] | None = None, *, rollout_health: bool = True
+) -> set[tuple[str, str, str]]:
+    """Everything the chart can grant (Argo Rollouts and the rollout-health source included), or what
+    `values` grant."""
+    if values is None:
+        config: dict[str, object] = {"namespaces": {"allow": ["shop"]}}
+        if rollout_health:
+            config["rollout_health"] = {"enabled": True}
+        values = {"config": config, "rbac": {"argoRollouts": True}}
+    docs = render(values)
     rules: set[tuple[str, str, str, tuple[str, ...]]] = set()
     for role in docs:
         if role["kind"] in {"Role", "ClusterRole"}:
@@ -183,6 +204,10 @@ def test_every_api_call_of_the_receiver_is_granted() -> None:
                 line = text.count("\n", 0, call.start()) + 1
                 unexplained.append(f"receiver/{relative}:{line}: {text[line_start:].splitlines()[0].strip()}")
     assert unexplained == [], "API calls with no RBAC grant named in CALL_SITES:\n" + "\n".join(unexplained)
+
+
+def test_the_watch_grants_come_only_with_the_rollout_health_source() -> None:
+    assert granted() - granted(rollout_health=False) == ROLLOUT_HEALTH_ONLY
 
 
 def test_state_grants_are_limited_to_the_state_configmap_and_its_breaker_mirror() -> None:

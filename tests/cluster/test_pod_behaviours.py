@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from harness.cluster import ClusterAccess
-from harness.pod_behaviours import CRASHLOOP, NEVER_READY, failing_template, healthy_template
+from harness.pod_behaviours import CRASHLOOP, NEVER_READY, SLOW_READY, failing_template, healthy_template
 from harness.waiting import eventually
 
 WAIT = 120.0  # bounds a hang on a loaded machine; nothing asserts on time
@@ -221,3 +221,31 @@ def test_revision_without_the_label_becomes_available_and_replaces_the_failing_p
     deployment = read(cp, namespace, name)
     assert condition(deployment, "Progressing")["reason"] == "NewReplicaSetAvailable"
     assert condition(deployment, "Available")["status"] == "True"
+
+
+def test_slow_ready_revision_becomes_ready_after_its_delay_and_rolls_out(
+    control_plane: ClusterAccess, namespace: str
+) -> None:
+    cp, name = control_plane, "slow-ready"
+    create_available(cp, namespace, name)
+    slow = failing_template(base_template(name, "registry.example/shop:v2"), SLOW_READY, ready_after="3s")
+    set_template(cp, namespace, name, slow)
+
+    def starting() -> dict[str, Any] | None:
+        found = [p for p in with_behaviour(pods(cp, namespace, name), SLOW_READY) if p["status"].get("phase")]
+        return found[0] if found and found[0]["status"]["phase"] == "Running" else None
+
+    pod = eventually(starting, what="a slow-ready pod running", timeout=WAIT, interval=0.2)
+    if not is_ready(pod):  # usually seen before its delay is over: running, not ready yet
+        (container,) = pod["status"]["containerStatuses"]
+        assert container["ready"] is False and "running" in container["state"]
+    cp.kubectl("rollout", "status", f"deployment/{name}", "-n", namespace, "--timeout=120s")
+    slow_pods = with_behaviour(pods(cp, namespace, name), SLOW_READY)
+    assert len(slow_pods) == REPLICAS and all(is_ready(p) for p in slow_pods)
+    for slow_pod in slow_pods:
+        ready = next(c for c in slow_pod["status"]["conditions"] if c["type"] == "Ready")
+        started = slow_pod["status"]["startTime"]
+        assert ready["lastTransitionTime"] > started  # it became ready after it started, not at once
+        (container,) = slow_pod["status"]["containerStatuses"]
+        assert container["restartCount"] == 0 and container["ready"] is True
+    assert condition(read(cp, namespace, name), "Progressing")["reason"] == "NewReplicaSetAvailable"

@@ -199,6 +199,15 @@ What the receiver does to workloads, and nothing more. Each rule is a call the r
 - apiGroups: ["apps"]
   resources: ["replicasets", "controllerrevisions"]
   verbs: ["list"]
+{{- if dig "rollout_health" "enabled" false .Values.config }}
+{{/* The rollout-health source watches Deployments, their ReplicaSets and the new ReplicaSet's pods. */}}
+- apiGroups: ["apps"]
+  resources: ["replicasets"]
+  verbs: ["watch"]
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["list", "watch"]
+{{- end }}
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "patch"]

@@ -16,6 +16,7 @@ from receiver.core.decisions import Decision, Reason, Remedy
 from receiver.core.ledger import claim_key
 from receiver.core.workload import WorkloadFacts, WorkloadRef
 from receiver.k8s import Conflict, KubeError, UndoRefused, abort, read_facts, undo
+from receiver.k8s.snapshots import Snapshot
 from receiver.pipeline.items import WorkItem
 from receiver.pipeline.stages.base import Deps, requested_revision
 from receiver.pipeline.stages.verify import Verify
@@ -26,7 +27,10 @@ class Rollback:
         self._deps = deps
         self._verify = verify
 
-    async def run(self, item: WorkItem, facts: WorkloadFacts, decision: Decision) -> None:
+    async def run(
+        self, item: WorkItem, facts: WorkloadFacts, decision: Decision, snapshot: Snapshot | None = None
+    ) -> None:
+        """`snapshot` is what `facts` were read from: the undo is computed from it without reading again."""
         deps, ref, alert = self._deps, facts.ref, item.alert
         key = claim_key(alert.episode_key, ref)
         applied_at = None
@@ -41,6 +45,7 @@ class Rollback:
                     to_revision=requested_revision(item, decision),
                     decided_on=facts,
                     audit=deps.audit(item, decision),
+                    snapshot_read=snapshot,
                 )
         except UndoRefused as exc:
             await deps.ledger.release(key)
