@@ -19,6 +19,7 @@ from receiver.k8s.errors import (
     UndoRefused,
 )
 from receiver.k8s.events import EventRecorder
+from receiver.k8s.incidents import IncidentStore
 from receiver.k8s.results import RolloutOutcome, UndoResult
 from receiver.k8s.rollout import history, undo
 from receiver.k8s.state import StateStore
@@ -30,6 +31,7 @@ __all__ = [
     "Conflict",
     "EventRecorder",
     "Forbidden",
+    "IncidentStore",
     "Invalid",
     "KubeClient",
     "KubeConfigError",

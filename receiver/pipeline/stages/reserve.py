@@ -30,6 +30,10 @@ class Reserve:
             claimed_at=self._deps.clock(),
             holder=self._deps.holder,
             verify_timeout=item.route.guards.verify_timeout,
+            route=item.route.name,
+            uid=facts.uid,
+            clears_within=item.route.guards.alert_clears_within or None,
+            did_not_help_counts=item.route.guards.did_not_help_counts,
         )
         return await self._deps.ledger.reserve(
             claim, item.route.name, lambda state: self._decide.on(item, facts, state)

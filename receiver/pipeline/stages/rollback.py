@@ -8,11 +8,14 @@ released. A patch whose answer was lost (connection cut after the server applied
 
 from __future__ import annotations
 
-from receiver.core.annotations import LAST_ALERT
+from datetime import datetime
+
+from receiver.core.annotations import CHANGE_CAUSE, LAST_ALERT
 from receiver.core.decisions import Decision, Reason
 from receiver.core.ledger import claim_key
+from receiver.core.settings import NoticeKind
 from receiver.core.workload import WorkloadFacts, WorkloadRef
-from receiver.k8s import Conflict, KubeError, UndoRefused, read_facts, undo
+from receiver.k8s import Conflict, KubeError, UndoRefused, UndoResult, read_facts, undo
 from receiver.pipeline.items import WorkItem
 from receiver.pipeline.stages.base import Deps, requested_revision
 from receiver.pipeline.stages.verify import Verify
@@ -27,6 +30,7 @@ class Rollback:
         deps, ref, alert = self._deps, facts.ref, item.alert
         key = claim_key(alert.episode_key, ref)
         await deps.report.report(decision, facts)
+        result: UndoResult | None = None
         try:
             result = await undo(
                 deps.kube,
@@ -51,14 +55,38 @@ class Rollback:
                 await deps.report.report(failed, facts, warning=True)
                 return
         else:
-            if result.skipped:
+            if result is not None and result.skipped:
                 await deps.ledger.release(key)
                 await deps.report.report(
                     deps.skip(item, Reason.ALREADY_AT_TARGET, result.message, ref), facts
                 )
                 return
-        await deps.ledger.mark_patched(key, deps.clock())
+        patched_at = deps.clock()
+        await deps.ledger.mark_patched(key, patched_at)
+        self._observe(item, patched_at)
+        change_cause = result.annotations_written.get(CHANGE_CAUSE, "") if result is not None else ""
+        incident = await deps.incidents.opened(
+            item, facts, decision, patched_at=patched_at, change_cause=change_cause
+        )
+        deps.notify.about_rollback(
+            NoticeKind.TRIGGERED,
+            incident,
+            decision=decision,
+            message=decision.message,
+            reason=decision.reason,
+        )
         await self._verify.run(key, ref, facts.uid, alert.name, item.route.guards.verify_timeout)
+
+    def _observe(self, item: WorkItem, patched_at: datetime) -> None:
+        """Time to rollback, from the alert's start (the seed's matrix) and from its first delivery to us."""
+        metrics, route = self._deps.report.metrics, item.route.name
+        metrics.alert_to_patch.labels(route=route).observe(
+            max((patched_at - item.alert.starts_at).total_seconds(), 0.0)
+        )
+        received = item.first_received_at or item.received_at
+        metrics.receipt_to_patch.labels(route=route).observe(
+            max((patched_at - received).total_seconds(), 0.0)
+        )
 
     async def _patched_anyway(self, ref: WorkloadRef, alert_key: str) -> bool:
         try:
