@@ -227,6 +227,17 @@ def to_json(incident: Incident, *, url: str | None = None) -> dict[str, Any]:
     return doc
 
 
+def summary_json(incident: Incident, *, url: str | None = None) -> dict[str, Any]:
+    """What a list shows of a record (the API's and the CLI's `list`)."""
+    doc = to_json(incident, url=url)
+    keys = ("id", "opened_at", "phase", "closed_at", "cluster", "route", "impact", "revision")
+    out = {key: doc[key] for key in keys}
+    out.update(alert=doc["alert"]["name"], workload=doc["workload"])
+    if url is not None:
+        out["url"] = url
+    return out
+
+
 def from_json(doc: Mapping[str, Any]) -> Incident:
     """The inverse of `to_json`; ValueError (or KeyError/TypeError) when the document is not a record."""
     alert, workload = doc["alert"], doc["workload"]

@@ -114,12 +114,12 @@ class IncidentRecorder:
 
         return await self._write(ident, mutate)
 
+    async def list(self) -> list[Incident]:
+        """Every record, newest first (for the web pages; KubeError when the cluster cannot be read)."""
+        return await self.store.list()
+
     async def get(self, ident: str) -> Incident | None:
-        try:
-            return await self.store.get(ident)
-        except KubeError as exc:
-            self._failed(ident, exc)
-            return None
+        return await self.store.get(ident)
 
     async def _write(
         self, ident: str, mutate: Callable[[Incident | None], Incident | None]

@@ -14,6 +14,7 @@ from aiohttp import web
 from prometheus_client.aiohttp import make_aiohttp_handler
 
 from receiver.web import handlers
+from receiver.web import incidents as incident_pages
 from receiver.web.backend import BACKEND, Backend
 
 logger = logging.getLogger(__name__)
@@ -25,7 +26,9 @@ PROTECTED = frozenset({"/webhook", "/-/reload", "/api/v1/decisions"})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def create_app(backend: Backend) -> web.Application:
+def create_app(
+    backend: Backend, *, incidents: incident_pages.IncidentSource | None = None
+) -> web.Application:
     # Body limits are ours (they follow reloads); aiohttp's own limit is only a backstop for other routes.
     app = web.Application(middlewares=[count_webhook_requests, errors_as_json, authenticate])
     app[BACKEND] = backend
@@ -35,6 +38,8 @@ def create_app(backend: Backend) -> web.Application:
     app.router.add_post("/-/reload", handlers.reload)
     app.router.add_get("/api/v1/decisions", handlers.decisions)
     app.router.add_get("/metrics", make_aiohttp_handler(backend.metrics.registry))
+    if incidents is not None:
+        incident_pages.install(app, incidents)  # authenticates by itself (its pages may be public)
     return app
 
 

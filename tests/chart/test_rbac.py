@@ -55,18 +55,18 @@ CALL_SITES: dict[tuple[str, str, str], list[tuple[str, str]]] = {
         )
     ],
     ("", "configmaps", "create"): [
-        (
-            "k8s/state.py",
-            r'\.request\(\s*"create",\s*self\._collection',
-        )
+        ("k8s/state.py", r'\.request\(\s*"create",\s*self\._collection'),
+        ("k8s/incidents.py", r'\.request\(\s*"create",\s*self\._collection'),
     ],
     ("", "configmaps", "get"): [
         ("k8s/state.py", r'\.request\("get", self\._path'),
         ("k8s/state.py", r'\.request\("get", self\._mirror_path'),
+        ("k8s/incidents.py", r'\.request\("get", self\._path'),
     ],
     ("", "configmaps", "patch"): [
         ("k8s/state.py", r'\.request\(\s*"patch",\s*self\._path'),
         ("k8s/state.py", r'\.request\(\s*"patch", self\._mirror_path'),
+        ("k8s/incidents.py", r'\.request\(\s*"patch",\s*self\._path'),
     ],
 }
 
@@ -129,14 +129,14 @@ def test_every_api_call_of_the_receiver_is_granted() -> None:
     assert unexplained == [], "API calls with no RBAC grant named in CALL_SITES:\n" + "\n".join(unexplained)
 
 
-def test_state_grants_are_limited_to_the_state_configmap_and_its_breaker_mirror() -> None:
+def test_state_grants_are_limited_to_the_state_its_breaker_mirror_and_the_incident_records() -> None:
     docs = render()
     state_role = next(d for d in docs if d["kind"] == "Role" and d["metadata"]["name"] == f"{RELEASE}-state")
     named = {
         rule_verb: rule.get("resourceNames") for rule in state_role["rules"] for rule_verb in rule["verbs"]
     }
-    both = [f"{RELEASE}-state", f"{RELEASE}-state-breaker"]
-    assert named == {"create": None, "get": both, "patch": both}
+    three = [f"{RELEASE}-state", f"{RELEASE}-state-breaker", f"{RELEASE}-state-incidents"]
+    assert named == {"create": None, "get": three, "patch": three}
 
 
 def test_call_site_files_exist() -> None:
