@@ -12,7 +12,7 @@ import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -30,6 +30,7 @@ REQUEST_TIMEOUT = 10.0
 # Alertmanager's config changes rarely; reading it once a minute is plenty for mute-interval checks.
 CONFIG_TTL = 60.0
 _GO_REGEX_META = set("\\.+*?()|[]{}^$")
+API_TIME_PRECISION = timedelta(milliseconds=1)
 
 
 class AlertmanagerUnavailable(Exception):
@@ -98,7 +99,9 @@ class AlertmanagerAPIClient:
             for entry in body if isinstance(body, list) else ():
                 if not isinstance(entry, Mapping) or str(entry.get("fingerprint", "")).lower() != fingerprint:
                     continue
-                if parse_rfc3339_or_none(entry.get("startsAt")) == starts_at:
+                listed = parse_rfc3339_or_none(entry.get("startsAt"))
+                # The API writes times in milliseconds; the webhook (our episode key) in nanoseconds.
+                if listed is not None and abs(listed - starts_at) < API_TIME_PRECISION:
                     return True
         return False
 
