@@ -8,6 +8,7 @@ released. A patch whose answer was lost (connection cut after the server applied
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 from receiver.core.annotations import CHANGE_CAUSE, LAST_ALERT
@@ -65,6 +66,22 @@ class Rollback:
         await deps.ledger.mark_patched(key, patched_at)
         self._observe(item, patched_at)
         change_cause = result.annotations_written.get(CHANGE_CAUSE, "") if result is not None else ""
+        # The rollout is followed at once, as kubectl's `undo` then `status` would (a status read taken
+        # later than that can meet the bad revision's stale conditions); the record is opened meanwhile.
+        opening = asyncio.create_task(self._open(item, facts, decision, patched_at, change_cause))
+        await self._verify.run(
+            key, ref, facts.uid, alert.name, item.route.guards.verify_timeout, after_rollout=opening
+        )
+
+    async def _open(
+        self,
+        item: WorkItem,
+        facts: WorkloadFacts,
+        decision: Decision,
+        patched_at: datetime,
+        change_cause: str,
+    ) -> None:
+        deps = self._deps
         incident = await deps.incidents.opened(
             item, facts, decision, patched_at=patched_at, change_cause=change_cause
         )
@@ -75,7 +92,6 @@ class Rollback:
             message=decision.message,
             reason=decision.reason,
         )
-        await self._verify.run(key, ref, facts.uid, alert.name, item.route.guards.verify_timeout)
 
     def _observe(self, item: WorkItem, patched_at: datetime) -> None:
         """Time to rollback, from the alert's start (the seed's matrix) and from its first delivery to us."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable
 from datetime import datetime, timedelta
 
 from receiver.core.decisions import EventReason
@@ -43,10 +44,25 @@ class Verify:
     def __init__(self, deps: Deps) -> None:
         self._deps = deps
 
-    async def run(self, key: str, ref: WorkloadRef, uid: str, alert_name: str, verify_for: timedelta) -> None:
+    async def run(
+        self,
+        key: str,
+        ref: WorkloadRef,
+        uid: str,
+        alert_name: str,
+        verify_for: timedelta,
+        *,
+        after_rollout: Awaitable[None] | None = None,
+    ) -> None:
+        """Follow the rollout; `after_rollout` (the incident record being opened) is awaited before its
+        outcome is recorded, so the record's steps come in order."""
         deps = self._deps
         started = time.perf_counter()
-        rollout = await follow_rollout(deps.kube, ref, timeout=verify_for.total_seconds())
+        try:
+            rollout = await follow_rollout(deps.kube, ref, timeout=verify_for.total_seconds())
+        finally:
+            if after_rollout is not None:
+                await after_rollout
         outcome = Outcome.SUCCEEDED if rollout.result == "complete" else Outcome.FAILED
         message = f"rollout of {ref} {rollout.result}: {rollout.message}"
         claim = await deps.ledger.finish(key, outcome, message)
