@@ -33,10 +33,13 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 
 # Final stage: the same Python base, the venv, and nothing that builds or installs.
 FROM ${PYTHON_IMAGE}
+# The source commit, shown in rollback_receiver_build_info (docker build --build-arg REVISION=$(git rev-parse HEAD)).
+ARG REVISION=unknown
 COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1
+    PYTHONUNBUFFERED=1 \
+    ROLLBACK_RECEIVER_REVISION=$REVISION
 # Numeric, so the kubelet can enforce runAsNonRoot without a passwd entry.
 USER 65532:65532
 EXPOSE 8080

@@ -41,4 +41,7 @@ bench: bootstrap
 	$(UV) run --frozen python bench/webhook.py
 	$(UV) run --frozen python bench/undo.py
 
-.PHONY: help bootstrap control-plane argo-rollouts lint test cluster-up cluster-down demo bench
+bench-time-to-rollback: bootstrap  # about 30 minutes: bench/README.md
+	$(UV) run --frozen python bench/time_to_rollback.py --runs 20
+
+.PHONY: help bootstrap control-plane argo-rollouts lint test cluster-up cluster-down demo bench bench-time-to-rollback

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -33,14 +34,16 @@ def request_text(
     *,
     headers: Mapping[str, str] | None = None,
     timeout: float = 10,
+    context: ssl.SSLContext | None = None,
 ) -> str:
-    """The response body; HttpError (with the status) for any 4xx/5xx. `body` is sent as JSON."""
+    """The response body; HttpError (with the status) for any 4xx/5xx. `body` is sent as JSON;
+    `context` is the TLS client context for an https URL."""
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(loopback(url), data=data, method=method, headers=dict(headers or {}))
     if data is not None:
         request.add_header("Content-Type", "application/json")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
             return str(response.read().decode("utf-8", errors="replace"))
     except urllib.error.HTTPError as error:
         raise HttpError(method, url, error.code, error.read().decode(errors="replace")) from None
@@ -53,14 +56,15 @@ def request_json(
     *,
     headers: Mapping[str, str] | None = None,
     timeout: float = 10,
+    context: ssl.SSLContext | None = None,
 ) -> Any:
-    raw = request_text(method, url, body, headers=headers, timeout=timeout)
+    raw = request_text(method, url, body, headers=headers, timeout=timeout, context=context)
     return json.loads(raw) if raw.strip() else None
 
 
-def is_ok(url: str) -> bool:
+def is_ok(url: str, *, context: ssl.SSLContext | None = None) -> bool:
     try:
-        with urllib.request.urlopen(loopback(url), timeout=5) as response:
+        with urllib.request.urlopen(loopback(url), timeout=5, context=context) as response:
             return bool(response.status == 200)
     except (urllib.error.URLError, OSError):
         return False

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import os
 import secrets
+import ssl
 import sys
 import urllib.parse
 from collections.abc import Mapping, Sequence
@@ -50,6 +51,8 @@ class ReceiverProcess:
         name: str | None = None,
         token_file: Path | None = None,
         env: Mapping[str, str] | None = None,
+        extra_args: Sequence[str] = (),
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
@@ -59,6 +62,8 @@ class ReceiverProcess:
         self.config_file = workdir / "receiver.yaml"
         self.config: dict[str, Any] = {}
         self.kubeconfig = kubeconfig
+        # The client side of `server.tls` (trusting its CA, maybe with a client certificate): https.
+        self.ssl_context = ssl_context
         # Only PATH from the caller's environment: the service must not depend on a KUBECONFIG or
         # POD_NAMESPACE that happens to be set where the tests run.
         self.env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "POD_NAME": self.name, **(env or {})}
@@ -70,6 +75,7 @@ class ReceiverProcess:
                 "receiver",
                 "serve",
                 f"--config={self.config_file}",
+                *extra_args,
                 f"--kubeconfig={kubeconfig}",
             ],
             workdir / "receiver.log",
@@ -80,7 +86,7 @@ class ReceiverProcess:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.ssl_context else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def token(self) -> str:
@@ -90,13 +96,14 @@ class ReceiverProcess:
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
 
-    def configure(self, config: Mapping[str, Any]) -> ReceiverProcess:
-        """Write `config` as the file `serve` reads at its next start, listening on our port and
-        authenticating with our token file."""
+    def configure(self, config: Mapping[str, Any], *, bearer: bool = True) -> ReceiverProcess:
+        """Write `config` as the file `serve` reads at its next start (or reload), listening on our port
+        and, unless `bearer=False`, authenticating with our token file."""
         document = copy.deepcopy(dict(config))
         server = document.setdefault("server", {})
         server["listen"] = f"127.0.0.1:{self.port}"
-        server.setdefault("auth", {})["bearer_token_file"] = str(self.token_file)
+        if bearer:
+            server.setdefault("auth", {})["bearer_token_file"] = str(self.token_file)
         self.config_file.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
         self.config = document
         return self
@@ -115,7 +122,9 @@ class ReceiverProcess:
         self.process.start()
         try:
             self.process.wait_until(
-                lambda: is_ok(f"{self.url}/readyz"), timeout=READY_TIMEOUT, what="/readyz"
+                lambda: is_ok(f"{self.url}/readyz", context=self.ssl_context),
+                timeout=READY_TIMEOUT,
+                what="/readyz",
             )
         except BaseException:  # never leave a half-started receiver behind
             self.stop()
@@ -136,14 +145,21 @@ class ReceiverProcess:
     def post(self, payload: Mapping[str, Any], *, path: str = "/webhook") -> int:
         """POST a webhook as Alertmanager does; the HTTP status, whatever it is."""
         try:
-            request_text("POST", f"{self.url}{path}", payload, headers=self.auth_headers, timeout=30)
+            request_text(
+                "POST",
+                f"{self.url}{path}",
+                payload,
+                headers=self.auth_headers,
+                timeout=30,
+                context=self.ssl_context,
+            )
         except HttpError as error:
             return error.status
         return 200
 
     def metrics(self) -> str:
         """The /metrics exposition, to read with harness.metrics (or `metric` / `samples` at once)."""
-        return request_text("GET", f"{self.url}/metrics")
+        return request_text("GET", f"{self.url}/metrics", context=self.ssl_context)
 
     def metric(self, name: str, **labels: str) -> float:
         """Sum of the samples of `name` whose labels include `labels` (0 when absent)."""
@@ -155,7 +171,12 @@ class ReceiverProcess:
     def decisions(self, **filters: str) -> list[dict[str, Any]]:
         """The decision log (GET /api/v1/decisions), filtered like the API filters it."""
         query = urllib.parse.urlencode({"limit": "1000", **filters})
-        body = request_json("GET", f"{self.url}/api/v1/decisions?{query}", headers=self.auth_headers)
+        body = request_json(
+            "GET",
+            f"{self.url}/api/v1/decisions?{query}",
+            headers=self.auth_headers,
+            context=self.ssl_context,
+        )
         entries: list[dict[str, Any]] = body["decisions"] if isinstance(body, dict) else body
         return entries
 

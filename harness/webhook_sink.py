@@ -18,6 +18,8 @@ class RecordedRequest:
     headers: dict[str, str]
     body: bytes
     received_at: float = field(default_factory=time.monotonic)
+    # Wall clock, to compare with other processes' timestamps (Prometheus, the receiver's decisions).
+    received_wall: float = field(default_factory=time.time)
 
     def json(self) -> Any:
         return json.loads(self.body)

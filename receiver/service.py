@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import resource
 import signal
 import ssl
 import time
@@ -21,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry
 
@@ -36,14 +38,21 @@ from receiver.telemetry.metrics import Metrics
 from receiver.web import admin
 from receiver.web.app import create_app
 from receiver.web.auth import Credentials, load_credentials
+from receiver.web.backend import Readiness
+from receiver.web.limits import READY_CACHE_SECONDS
 from receiver.web.server import Listener
-from receiver.web.tls import load_files, server_context
+from receiver.web.tls import material_digest, server_context
 
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 Ping = Callable[[], Awaitable[None]]
 ConfigHook = Callable[[Config], Awaitable[None]]
+PING_TIMEOUT_SECONDS = 5.0
+
+
+class TlsListener(Protocol):
+    def set_ssl_context(self, context: ssl.SSLContext) -> int: ...
 
 
 def utc_now() -> datetime:
@@ -63,7 +72,6 @@ class Service:
         pipeline: Handler,
         kube_ping: Ping | None,
         on_config: ConfigHook | None = None,
-        ssl_context: ssl.SSLContext | None = None,
         seen: SeenSet | None = None,
         receiver: ReceiverName | None = None,
         clock: Clock = utc_now,
@@ -74,8 +82,13 @@ class Service:
         self._decisions = decisions
         self._kube_ping = kube_ping
         self._on_config = on_config
-        self._ssl_context = ssl_context
+        self._clock = clock
         self._reload_lock = asyncio.Lock()
+        self._listener: TlsListener | None = None
+        # What the listener's TLS context was built from; a reload rebuilds it only when this changes.
+        self._tls_digest = material_digest(config.server.tls) if config.server.tls is not None else None
+        self._kube_check: tuple[float, str, str, datetime] | None = None  # (monotonic, state, detail, at)
+        self._kube_checking: asyncio.Task[tuple[float, str, str, datetime]] | None = None
         server = config.server
         self.queue = WorkQueue(
             pipeline,
@@ -124,37 +137,93 @@ class Service:
     def decisions(self) -> DecisionLog:
         return self._decisions
 
-    async def readiness(self) -> dict[str, str]:
+    async def readiness(self) -> Readiness:
+        """Fixed words in `checks` (anonymous /readyz), error text only in `details`. The API server is
+        asked at most once per READY_CACHE_SECONDS, however often the probes come."""
         checks = {"config": "ok", "worker": "ok" if self.queue.running else "not running"}
+        details: dict[str, str] = {}
+        checked_at: str | None = None
         if self._kube_ping is None:
             checks["kubernetes"] = "not connected"
         else:
-            try:
-                async with asyncio.timeout(5):
-                    await self._kube_ping()
-                checks["kubernetes"] = "ok"
-            except Exception as exc:  # any failure means "not ready", with its reason
-                checks["kubernetes"] = f"unreachable: {exc}"[:300]
-        return checks
+            _, state, detail, at = await self._cached_kube_check()
+            checks["kubernetes"] = state
+            checked_at = at.isoformat()
+            if detail:
+                details["kubernetes"] = detail
+        return Readiness(checks, details, checked_at)
+
+    async def _cached_kube_check(self) -> tuple[float, str, str, datetime]:
+        cached = self._kube_check
+        if cached is not None and time.monotonic() - cached[0] < READY_CACHE_SECONDS:
+            return cached
+        if self._kube_checking is None or self._kube_checking.done():
+            # One check at a time: concurrent probes wait for the same answer.
+            self._kube_checking = asyncio.create_task(self._check_kube(), name="readiness-kubernetes")
+        result = await asyncio.shield(self._kube_checking)
+        self._kube_check = result
+        return result
+
+    async def _check_kube(self) -> tuple[float, str, str, datetime]:
+        assert self._kube_ping is not None
+        try:
+            async with asyncio.timeout(PING_TIMEOUT_SECONDS):
+                await self._kube_ping()
+        except TimeoutError:
+            state, detail = "unreachable", f"no answer within {PING_TIMEOUT_SECONDS:g}s"
+        except Exception as exc:  # any failure means "not ready"; what it was goes to the log
+            state, detail = "unreachable", f"{type(exc).__name__}: {exc}"[:500]
+        else:
+            state, detail = "ok", ""
+        if detail:
+            logger.warning("not ready: the Kubernetes API server check failed: %s", detail)
+        return time.monotonic(), state, detail, self._clock()
+
+    def use_listener(self, listener: TlsListener) -> None:
+        """The listener whose TLS context a reload replaces."""
+        self._listener = listener
 
     async def reload(self) -> list[str]:
         async with self._reload_lock:
             try:
                 # File reads off the event loop: a slow volume must not stall the webhook.
-                config, credentials = await asyncio.to_thread(_load, self._config.source)
-                if self._ssl_context is not None and config.server.tls is not None:
-                    await asyncio.to_thread(load_files, self._ssl_context, config.server.tls)
+                config, credentials = await asyncio.to_thread(
+                    _load, self._config.source, self._credentials.insecure_no_auth
+                )
             except ConfigError as exc:
                 return self._reload_failed(list(exc.problems))
+            problems = reload_problems(self._config, config, credentials)
+            if problems:
+                return self._reload_failed(problems)
+            try:
+                context, digest = await asyncio.to_thread(self._tls_context_for, config)
             except (OSError, ssl.SSLError) as exc:
-                return self._reload_failed([f"{self._config.source}: server.tls: {exc}"])
+                return self._reload_failed([f"{config.source}: server.tls: {exc}"])
             _warn_restart_needed(self._config, config)
             if self._on_config is not None:
                 await self._on_config(config)
             self._config, self._credentials = config, credentials
+            if context is not None:
+                self._tls_digest = digest
+                closed = self._listener.set_ssl_context(context) if self._listener is not None else 0
+                logger.info(
+                    "TLS certificates or client CA changed: new connections use them",
+                    extra={"idle_connections_closed": closed},
+                )
             self._config_applied(config)
             logger.info("config reloaded", extra={"file": str(config.source), "routes": len(config.routes)})
+            if credentials.open_to_anyone:
+                logger.warning("INSECURE: the reloaded config has no authentication (--insecure-no-auth)")
             return []
+
+    def _tls_context_for(self, config: Config) -> tuple[ssl.SSLContext | None, str | None]:
+        """A new context when the TLS files changed (None: keep the current one)."""
+        if config.server.tls is None:
+            return None, None
+        digest = material_digest(config.server.tls)
+        if digest == self._tls_digest:
+            return None, digest
+        return server_context(config.server.tls), digest
 
     def _reload_failed(self, problems: list[str]) -> list[str]:
         self._metrics.config_loaded(ok=False, at=time.time())
@@ -169,6 +238,8 @@ class Service:
 
     async def stop(self) -> list[WorkItem]:
         """Stop taking work and drain until the configured deadline; returns what was handed back."""
+        if self._kube_checking is not None and not self._kube_checking.done():
+            self._kube_checking.cancel()
         return await self.queue.stop(self._config.server.shutdown_timeout.total_seconds())
 
 
@@ -177,9 +248,28 @@ def seen_set(config: Config) -> SeenSet:
     return SeenSet(max_entries=config.server.dedupe_entries, ttl=config.server.dedupe_ttl)
 
 
-def _load(path: Path) -> tuple[Config, Credentials]:
+def _load(path: Path, insecure_no_auth: bool = False) -> tuple[Config, Credentials]:
     config = load_config(path)
-    return config, load_credentials(config.server, source=config.source)
+    return config, load_credentials(config.server, source=config.source, insecure_no_auth=insecure_no_auth)
+
+
+def reload_problems(old: Config, new: Config, credentials: Credentials) -> list[str]:
+    """Why a valid file still cannot replace the running config: authentication must never be switched
+    off at runtime, and TLS cannot be switched on or off without a new listener."""
+    problems: list[str] = []
+    if (old.server.tls is None) != (new.server.tls is None):
+        started = "without" if old.server.tls is None else "with"
+        wanted = "on" if new.server.tls is not None else "off"
+        problems.append(
+            f"{new.source}: server.tls: the listener started {started} TLS; "
+            f"turning it {wanted} needs a restart"
+        )
+    if not credentials.enabled and not credentials.insecure_no_auth:
+        problems.append(
+            f"{new.source}: server.auth: no authentication left (neither server.auth nor "
+            "server.tls.client_ca_file) and serve was not started with --insecure-no-auth"
+        )
+    return problems
 
 
 def _warn_restart_needed(old: Config, new: Config) -> None:
@@ -199,14 +289,15 @@ def _warn_restart_needed(old: Config, new: Config) -> None:
                 "server.%s changed: takes effect after a restart",
                 name.replace("_host", "").replace("_port", ""),
             )
-    if (before.tls is None) != (after.tls is None):
-        logger.warning("server.tls switched on or off: takes effect after a restart")
-    elif (
-        before.tls is not None
-        and after.tls is not None
-        and before.tls.client_ca_file != after.tls.client_ca_file
-    ):
-        logger.warning("server.tls.client_ca_file changed: takes effect after a restart")
+
+
+def _raise_fd_limit() -> None:
+    """Every connection is a file descriptor: take the hard limit (Go programs do the same), so the
+    connection cap, not a default of 1024 descriptors, decides how many clients we hold."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,7 +311,7 @@ class ServeOptions:
 async def serve(options: ServeOptions) -> int:
     """Run until SIGTERM/SIGINT. Exit codes: 0 clean stop, 1 bad config or cluster, 2 refusing no-auth."""
     try:
-        config, credentials = _load(options.config_path)
+        config, credentials = _load(options.config_path, options.insecure_no_auth)
     except ConfigError as exc:
         for problem in exc.problems:
             logger.error("invalid config: %s", problem)
@@ -233,10 +324,14 @@ async def serve(options: ServeOptions) -> int:
             )
             return 2
         logger.warning(
-            "INSECURE: --insecure-no-auth given: anyone who can reach %s:%d can trigger rollbacks",
+            "INSECURE: --insecure-no-auth given and no authentication configured: anyone who can reach "
+            "%s:%d can trigger rollbacks, reload the config and reset the circuit breaker",
             config.server.listen_host,
             config.server.listen_port,
         )
+    elif options.insecure_no_auth:
+        logger.warning("--insecure-no-auth ignored: authentication is configured and required")
+    _raise_fd_limit()
 
     # Imported here so the web layer and its tests never need the cluster stack.
     from receiver.k8s import EventRecorder, KubeError, connect
@@ -274,7 +369,6 @@ async def serve(options: ServeOptions) -> int:
         pipeline=pipeline,
         kube_ping=kube.ping,
         on_config=apply_config,
-        ssl_context=ssl_context,
         seen=seen,
         receiver=receiver,
     )
@@ -286,6 +380,7 @@ async def serve(options: ServeOptions) -> int:
         port=config.server.listen_port,
         ssl_context=ssl_context,
     )
+    service.use_listener(listener)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     reloads: set[asyncio.Task[list[str]]] = set()
@@ -314,6 +409,7 @@ async def serve(options: ServeOptions) -> int:
             extra={
                 "listen": f"{config.server.listen_host}:{listener.port}",
                 "tls": ssl_context is not None,
+                "max_connections": listener.max_connections,
                 "routes": len(config.routes),
                 "cluster_identity": kube.identity,
             },

@@ -47,12 +47,13 @@ have_image() { "${podman[@]}" image exists "$1"; }
 
 # --- the Debian base --------------------------------------------------------------------------------------
 # Debian bookworm's python3 is CPython 3.11, the project's version. The essential variant has no apt: the
-# image never installs anything at run time. Docs, man pages and translations are left out, as in the
+# image never installs anything at run time. libstdc++6 is what python:*-slim has through apt and what the
+# RE2 binding (google-re2) links against. Docs, man pages and translations are left out, as in the
 # python:*-slim images.
 suite=bookworm
 base_recipe=(
   --variant=essential
-  --include=python3,ca-certificates
+  --include=python3,ca-certificates,libstdc++6
   --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr
   --dpkgopt='path-exclude=/usr/share/man/*'
   --dpkgopt='path-exclude=/usr/share/doc/*'

@@ -48,7 +48,9 @@ def register(subparsers: Any) -> None:
     )
     test.add_argument("--config", required=True, type=Path, metavar="FILE")
     test.add_argument("payload", metavar="PAYLOAD.json")
-    test.add_argument("--now", help="evaluate at this RFC 3339 time (default: now)")
+    test.add_argument(
+        "--at", "--now", dest="now", metavar="TIMESTAMP", help="evaluate at this RFC 3339 time (default: now)"
+    )
     test.add_argument("-o", "--output", choices=("text", "json"), default="text")
     test.add_argument("--cluster", action="store_true", help="also evaluate the cluster guards (read-only)")
     test.add_argument(

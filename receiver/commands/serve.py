@@ -21,7 +21,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--insecure-no-auth",
         action="store_true",
-        help="accept webhooks without authentication (refused otherwise when server.auth is not set)",
+        help="when the config sets no authentication (server.auth, server.tls.client_ca_file), serve every "
+        "endpoint to anonymous callers instead of refusing to start; logged as INSECURE at start, on reload "
+        "and once a minute while anonymous requests come in. Ignored when authentication is configured",
     )
     parser.add_argument("--kubeconfig", help="kubeconfig file (default: in-cluster, then $KUBECONFIG)")
     parser.add_argument("--context", help="kubeconfig context")

@@ -36,6 +36,7 @@ from receiver.core.settings import (
     ChannelType,
     Config,
     ControllerPolicy,
+    FreezePolicy,
     GitOpsPolicy,
     GuardSettings,
     HelmPolicy,
@@ -47,6 +48,7 @@ from receiver.core.settings import (
     NotificationsConfig,
     NotifyPolicy,
     OwnershipConfig,
+    RevisionChoice,
     RevisionSpec,
     Route,
     ServerConfig,
@@ -57,6 +59,7 @@ from receiver.core.settings import (
     is_object_name,
 )
 from receiver.core.templating import TemplateError, parse_template
+from receiver.core.time_intervals import TimeInterval, TimeIntervalError, parse_named
 from receiver.core.workload import WorkloadKind
 
 if TYPE_CHECKING:
@@ -292,7 +295,11 @@ class Template(Kind[str]):
 
 
 class Matchers(Kind[tuple[Matcher, ...]]):
-    """One matcher string, or a list of them; each string may hold several (`{a="1", b=~"2"}`)."""
+    """One matcher string, or a list of them; each string may hold several (`{a="1", b=~"2"}`).
+
+    Parsed like Alertmanager 0.25's `matchers:` (receiver.core.matching); regexes are RE2 and a pattern Go's
+    regexp would refuse is a problem at load, with Go's reason.
+    """
 
     def read(self, reader: Reader, node: object, path: str) -> tuple[Matcher, ...] | None:
         items = [node] if isinstance(node, str) else node
@@ -306,13 +313,10 @@ class Matchers(Kind[tuple[Matcher, ...]]):
                 reader.problem(item_path, f"must be a matcher string, not {describe(item)}")
                 continue
             try:
-                parsed = parse_matchers(item)
+                # "" and "{}" are no matcher at all, as in Alertmanager 0.25 (they add no condition).
+                out.extend(parse_matchers(item))
             except MatcherError as exc:
                 reader.problem(item_path, str(exc))
-                continue
-            if not parsed:
-                reader.problem(item_path, "empty matcher")
-            out.extend(parsed)
         return tuple(out)
 
     def schema(self) -> Schema:
@@ -617,6 +621,19 @@ GUARD_KEYS = (
         "workloads controlled by another object: skip (default) or allow",
     ),
     Key("require_opt_in", Boolean(), "only workloads annotated rollback-receiver.io/enabled=true"),
+    Key(
+        "freeze_time_intervals",
+        ListOf(Text()),
+        "names of time_intervals with no automatic rollback (a freeze)",
+    ),
+    Key(
+        "active_time_intervals", ListOf(Text()), "names of time_intervals outside which no automatic rollback"
+    ),
+    Key(
+        "during_freeze",
+        Choice(FreezePolicy),
+        "a rollback a freeze blocks: notify (default) or wait until it ends",
+    ),
 )
 GUARD_NAMES = tuple(key.name for key in GUARD_KEYS)
 
@@ -898,7 +915,11 @@ TARGET = _TargetSection(
 )
 
 REVISION = Section(
-    [Key("from_annotation", Text(), "annotation or label naming the revision, e.g. `--to-revision=2`")],
+    [
+        Key("from_annotation", Text(), "annotation or label naming the revision, e.g. `--to-revision=2`"),
+        Key("to", Choice(RevisionChoice), "previous (kubectl's default) or last-known-good"),
+        Key("stable_for", Duration(positive=True), "last-known-good: ran at least this long (default 1h)"),
+    ],
     _settings(RevisionSpec),
 )
 
@@ -976,6 +997,56 @@ ROUTE = _RouteSection(
 )
 
 
+class TimeIntervals(Kind[dict[str, tuple[TimeInterval, ...]]]):
+    """Named time intervals in Alertmanager's syntax (its top-level `time_intervals`), for freezes."""
+
+    def read(self, reader: Reader, node: object, path: str) -> dict[str, tuple[TimeInterval, ...]] | None:
+        try:
+            named = parse_named(node, path)
+        except TimeIntervalError as exc:
+            where, _, reason = str(exc).partition(": ")  # the message names the exact place
+            reader.problem(where, reason)
+            return None
+        if isinstance(node, list) and len(named) != len(node):
+            reader.problem(path, "interval names must be unique")
+        return named
+
+    def schema(self) -> Schema:
+        ranges = {"type": "array", "items": {"type": ["string", "integer"]}}
+        interval = {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "times": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["start_time", "end_time"],
+                        "properties": {"start_time": {"type": "string"}, "end_time": {"type": "string"}},
+                    },
+                },
+                "weekdays": ranges,
+                "days_of_month": ranges,
+                "months": ranges,
+                "years": ranges,
+                "location": {"type": "string"},
+            },
+        }
+        return {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["name"],
+                "properties": {
+                    "name": {"type": "string", "minLength": 1},
+                    "time_intervals": {"type": "array", "items": interval},
+                },
+            },
+        }
+
+
 class Routes(Kind[tuple[RouteDraft, ...]]):
     def read(self, reader: Reader, node: object, path: str) -> tuple[RouteDraft, ...] | None:
         if node is None or node == []:
@@ -1010,8 +1081,19 @@ def _config(reader: Reader, values: Values, path: str) -> Config:
     notifications: NotificationsConfig = values.get("notifications", NotificationsConfig())
     notifications = _alertmanager_channels(reader, notifications, alertmanager)
     channel_names = {c.name for c in notifications.channels}
+    intervals: dict[str, tuple[TimeInterval, ...]] = values.get("time_intervals", {})
+    for key in ("freeze_time_intervals", "active_time_intervals"):
+        for name in getattr(defaults, key):
+            if name not in intervals:
+                reader.problem(f"defaults.{key}", f"no time interval named {name!r} in time_intervals")
     routes: list[Route] = []
     for draft in values.get("routes", ()):
+        for key in ("freeze_time_intervals", "active_time_intervals"):
+            for name in draft.guard_overrides.get(key, ()):
+                if name not in intervals:
+                    reader.problem(
+                        f"{draft.path}.{key}", f"no time interval named {name!r} in time_intervals"
+                    )
         cap = draft.target.max_targets if draft.target is not None else None
         if cap is not None and cap > limits.max_targets_per_alert:
             reader.problem(
@@ -1041,6 +1123,7 @@ def _config(reader: Reader, values: Values, path: str) -> Config:
         ownership=values.get("ownership", OwnershipConfig()),
         notifications=notifications,
         incidents=values.get("incidents", IncidentsConfig()),
+        time_intervals=intervals,
         routes=tuple(routes),
     )
 
@@ -1084,6 +1167,11 @@ CONFIG = _Document(
         Key("ownership", OWNERSHIP, "how Argo CD, Flux and Helm mark what they own in this cluster"),
         Key("notifications", NOTIFICATIONS, "who is told about rollbacks and their outcomes"),
         Key("incidents", INCIDENTS, "the incident record kept for every rollback"),
+        Key(
+            "time_intervals",
+            TimeIntervals(),
+            "named time intervals, Alertmanager's syntax, for change freezes",
+        ),
         Key(
             "routes",
             Routes(),

@@ -62,7 +62,12 @@ class WebhookPayload:
     alerts: tuple[Alert, ...]
 
 
-SUPPORTED_VERSION = "4"
+SUPPORTED_VERSION = "4"  # Alertmanager's webhook (0.21 and later)
+# Grafana-managed alerts: Grafana's webhook contact point sends Alertmanager's shape with version "1" and
+# extra fields (orgId, state, title, message; per alert values, valueString, silenceURL, dashboardURL,
+# panelURL), which are ignored like any unknown field. Decided exactly like Alertmanager's.
+GRAFANA_VERSION = "1"
+ACCEPTED_VERSIONS = {SUPPORTED_VERSION: "Alertmanager", GRAFANA_VERSION: "Grafana"}
 # Generous for real alerts (Prometheus has no limit, but runbook annotations rarely pass a few KiB) and small
 # enough that a hostile payload cannot make us hold or log megabytes per field.
 MAX_KEY_CHARS = 1024
@@ -100,15 +105,36 @@ def decode_payload(body: bytes, *, max_alerts: int) -> WebhookPayload:
         raise PayloadError("$", "JSON nested too deeply") from None
     except ValueError as exc:  # from _reject_constant
         raise PayloadError("$", str(exc)) from None
+    if "\\u" in text and _has_lone_surrogate(obj):
+        # JSON's \ud800 escapes decode to code points no UTF-8 writer accepts (logs, the API server).
+        raise PayloadError("$", "a string holds an unpaired UTF-16 surrogate escape")
     return parse_payload(obj, max_alerts=max_alerts)
+
+
+def _has_lone_surrogate(obj: object) -> bool:
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def parse_payload(obj: object, *, max_alerts: int) -> WebhookPayload:
     """Decoded JSON -> payload; raises PayloadError naming the first wrong field."""
     root = _object(obj, "$")
     version = _string(_required(root, "version", "$"), "$.version")
-    if version != SUPPORTED_VERSION:
-        raise PayloadError("$.version", f'unsupported version {version!r}, expected "{SUPPORTED_VERSION}"')
+    if version not in ACCEPTED_VERSIONS:
+        accepted = " or ".join(f'"{v}" ({sender})' for v, sender in ACCEPTED_VERSIONS.items())
+        raise PayloadError("$.version", f"unsupported version {preview(version)}, expected {accepted}")
     raw_alerts = _required(root, "alerts", "$")
     if not isinstance(raw_alerts, list):
         _type_error("$.alerts", "an array", raw_alerts)

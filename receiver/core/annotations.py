@@ -15,6 +15,9 @@ ROLLED_BACK_TO = PREFIX + "rolled-back-to"
 # The template hash (pod-template-hash / controller-revision-hash) of the revision we restored: revision
 # numbers change when the controller re-numbers it, the hash does not. It is how we recognise our rollback.
 ROLLED_BACK_TO_TEMPLATE = PREFIX + "rolled-back-to-template"
+# The template hash of the revision we rolled back FROM: never a last-known-good target again, and a
+# redeploy of it is named in the next decision. The controller copies it onto the restored ReplicaSet.
+ROLLED_BACK_FROM_TEMPLATE = PREFIX + "rolled-back-from-template"
 ACTOR = PREFIX + "actor"
 CHANGE_CAUSE = "kubernetes.io/change-cause"
 

@@ -52,6 +52,7 @@ class Reason(StrEnum):
     WORKLOAD_NOT_OPTED_IN = "workload_not_opted_in"
     # kill switches
     PAUSED = "paused"
+    CHANGE_FREEZE = "change_freeze"
     WORKLOAD_PAUSED = "workload_paused"
     # exactly once and no ping-pong
     ALREADY_HANDLED = "already_handled"
@@ -70,6 +71,7 @@ class Reason(StrEnum):
     UNKNOWN_REVISION = "unknown_revision"
     INVALID_REVISION = "invalid_revision"
     ALREADY_AT_TARGET = "already_at_target"
+    NO_KNOWN_GOOD = "no_known_good"
     # change attribution
     CHANGE_UNKNOWN = "change_unknown"
     NO_RECENT_CHANGE = "no_recent_change"

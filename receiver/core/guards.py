@@ -11,7 +11,14 @@ from datetime import datetime, timedelta
 
 from receiver.core import refusals
 from receiver.core.alerts import Alert, AlertStatus
-from receiver.core.annotations import ENABLED, LAST_ALERT, PAUSED, ROLLED_BACK_AT, ROLLED_BACK_TO_TEMPLATE
+from receiver.core.annotations import (
+    ENABLED,
+    LAST_ALERT,
+    PAUSED,
+    ROLLED_BACK_AT,
+    ROLLED_BACK_FROM_TEMPLATE,
+    ROLLED_BACK_TO_TEMPLATE,
+)
 from receiver.core.decisions import Decision, Reason, Verdict
 from receiver.core.durations import format_duration
 from receiver.core.goparse import parse_int
@@ -23,11 +30,14 @@ from receiver.core.settings import (
     Action,
     Config,
     ControllerPolicy,
+    FreezePolicy,
     GitOpsPolicy,
     HelmPolicy,
     Mode,
+    RevisionChoice,
     Route,
 )
+from receiver.core.time_intervals import any_contains
 from receiver.core.timefmt import parse_rfc3339_or_none
 from receiver.core.workload import Revision, WorkloadFacts, WorkloadKind, WorkloadRef
 
@@ -128,7 +138,10 @@ def decide(
     requested = requested_revision(alert, route)
     if isinstance(requested, str):
         return stop(Reason.INVALID_REVISION, requested)
-    target_revision, refusal = rollback_target(facts, requested)
+    if requested == 0 and route.revision.to is RevisionChoice.LAST_KNOWN_GOOD:
+        target_revision, refusal = last_known_good(facts, route.revision.stable_for)
+    else:
+        target_revision, refusal = rollback_target(facts, requested)
     if refusal is not None:
         return stop(*refusal)
     assert target_revision is not None
@@ -209,6 +222,8 @@ def decide(
             not_before=now + CONCURRENCY_RETRY,
         )
     eligible = f"roll back {ref} from revision {facts.current_revision} to revision {target_revision.number}"
+    if current is not None and current.template_hash in rolled_back_from(facts):
+        eligible += "; the live template is one we rolled back from before, deployed again"
     if owner is not None and owner.manager is Manager.HELM:
         eligible += (
             f"; {owner.described} still records the bad version as deployed: "
@@ -344,6 +359,38 @@ def rollback_target(
     return ordered[-2], None
 
 
+def rolled_back_from(facts: WorkloadFacts) -> frozenset[str]:
+    """Template hashes we rolled back FROM: named on the workload by our last rollback, and copied onto
+    the restored ReplicaSets by the Deployment controller at each earlier one."""
+    found = {facts.annotations.get(ROLLED_BACK_FROM_TEMPLATE, "")}
+    found.update(r.annotations.get(ROLLED_BACK_FROM_TEMPLATE, "") for r in facts.revisions)
+    return frozenset(found - {""})
+
+
+def last_known_good(
+    facts: WorkloadFacts, stable_for: timedelta
+) -> tuple[Revision | None, tuple[Reason, str] | None]:
+    """The newest revision but the live one that we never rolled back from and that ran at least
+    `stable_for` before the next revision replaced it (revision objects' creation times)."""
+    ordered = sorted(facts.revisions, key=lambda revision: revision.number)
+    bad = rolled_back_from(facts)
+    current = current_revision(facts)
+    for index in range(len(ordered) - 1, -1, -1):
+        revision = ordered[index]
+        if revision.number == facts.current_revision or revision.template_hash in bad:
+            continue
+        if current is not None and revision.template_hash == current.template_hash:
+            continue
+        successor = ordered[index + 1] if index + 1 < len(ordered) else None
+        if successor is not None and successor.created_at - revision.created_at < stable_for:
+            continue
+        return revision, None
+    return None, (
+        Reason.NO_KNOWN_GOOD,
+        f"no revision of {facts.ref} that we never rolled back from ran for {format_duration(stable_for)}",
+    )
+
+
 def current_revision(facts: WorkloadFacts) -> Revision | None:
     return next((r for r in facts.revisions if r.number == facts.current_revision), None)
 
@@ -385,7 +432,48 @@ def _alert_guards(
             return stop(Reason.NAMESPACE_DENIED, denied)
     if config.paused:
         return stop(Reason.PAUSED, "the receiver is paused (paused: true); nothing is written")
+    return _freeze(alert, route, config, now, target)
+
+
+# How far ahead the end of a change freeze is looked for (minute by minute); a longer one only notifies.
+FREEZE_HORIZON = timedelta(days=14)
+
+
+def frozen(route: Route, config: Config, at: datetime) -> str | None:
+    """The change freeze that blocks automatic rollbacks on `route` at `at`, or None."""
+    policy = route.guards
+    for name in policy.freeze_time_intervals:
+        if any_contains(config.time_intervals.get(name, ()), at):
+            return f"during the change freeze {name!r}"
+    active = policy.active_time_intervals
+    if active and not any(any_contains(config.time_intervals.get(name, ()), at) for name in active):
+        return f"outside the allowed times {', '.join(active)}"
     return None
+
+
+def _freeze(
+    alert: Alert, route: Route, config: Config, now: datetime, target: WorkloadRef | None
+) -> Decision | None:
+    why = frozen(route, config, now)
+    if why is None:
+        return None
+    if route.guards.during_freeze is FreezePolicy.WAIT:
+        moment = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
+        while moment - now <= FREEZE_HORIZON:
+            if frozen(route, config, moment) is None:
+                return _decision(
+                    Verdict.WAIT,
+                    Reason.CHANGE_FREEZE,
+                    f"no automatic rollback {why}; waiting until it ends at {moment.isoformat()}",
+                    alert,
+                    route,
+                    target,
+                    now,
+                    not_before=moment,
+                )
+            moment += timedelta(minutes=1)
+    message = f"no automatic rollback {why}: notify only (roll back by hand if it must happen now)"
+    return _decision(Verdict.NOTIFY, Reason.CHANGE_FREEZE, message, alert, route, target, now)
 
 
 def _confirmation(alert: Alert, route: Route, now: datetime, target: WorkloadRef | None) -> Decision | None:

@@ -7,12 +7,14 @@ chart ships, is defined once in `receiver.config.format`; these classes never pa
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 
 from receiver.core.matching import Matcher
+from receiver.core.time_intervals import TimeInterval
 from receiver.core.workload import WorkloadKind
 
 # Namespaces no route may ever act in, whatever the allow list says.
@@ -38,6 +40,17 @@ class GitOpsPolicy(StrEnum):
 class HelmPolicy(StrEnum):
     ROLLBACK = "rollback"  # undo, and name the `helm rollback` command (Helm does not revert live edits)
     NOTIFY = "notify"
+
+
+class FreezePolicy(StrEnum):
+    NOTIFY = "notify"  # a rollback blocked by a change freeze is only reported
+    WAIT = "wait"  # ... or waits (a pending confirmation) until the freeze ends
+
+
+class RevisionChoice(StrEnum):
+    PREVIOUS = "previous"  # kubectl's: the second-highest revision
+    # the newest revision we never rolled back FROM that ran `stable_for` before the next one replaced it
+    LAST_KNOWN_GOOD = "last-known-good"
 
 
 class ControllerPolicy(StrEnum):
@@ -120,6 +133,11 @@ class GuardSettings:
     helm: HelmPolicy = HelmPolicy.ROLLBACK
     controlled: ControllerPolicy = ControllerPolicy.SKIP
     require_opt_in: bool = False  # True => only workloads annotated opt-in are eligible
+    # Change freezes, by names of `time_intervals` (Alertmanager's syntax): no automatic rollback inside a
+    # freeze interval, or outside every active interval when there are some.
+    freeze_time_intervals: tuple[str, ...] = ()
+    active_time_intervals: tuple[str, ...] = ()
+    during_freeze: FreezePolicy = FreezePolicy.NOTIFY
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,9 +231,12 @@ class TargetSpec:
 
 @dataclass(frozen=True, slots=True)
 class RevisionSpec:
-    """Which revision to roll back to: previous (kubectl's default) or one named by an annotation/label."""
+    """Which revision to roll back to: previous (kubectl's default), the last known good one, or one named
+    by an annotation/label of the alert (which wins when the alert carries it)."""
 
     from_annotation: str | None = None  # e.g. 'rollback_to_revision'; its value must be an integer
+    to: RevisionChoice = RevisionChoice.PREVIOUS
+    stable_for: timedelta = timedelta(hours=1)  # last-known-good: ran at least this long before the next
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,6 +294,7 @@ class Config:
     ownership: OwnershipConfig = OwnershipConfig()
     notifications: NotificationsConfig = NotificationsConfig()
     incidents: IncidentsConfig = IncidentsConfig()
+    time_intervals: Mapping[str, tuple[TimeInterval, ...]] = field(default_factory=dict)
     routes: tuple[Route, ...] = field(default_factory=tuple)
 
     def route(self, name: str | None) -> Route | None:

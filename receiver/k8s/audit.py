@@ -14,10 +14,12 @@ from receiver.core.annotations import (
     PREFIX,
     ROLLED_BACK_AT,
     ROLLED_BACK_FROM,
+    ROLLED_BACK_FROM_TEMPLATE,
     ROLLED_BACK_TO,
     ROLLED_BACK_TO_TEMPLATE,
     is_ours,
 )
+from receiver.core.text import MAX_ALERT_NAME_BYTES, MAX_ANNOTATION_BYTES, one_line
 from receiver.core.timefmt import format_rfc3339
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "PREFIX",
     "ROLLED_BACK_AT",
     "ROLLED_BACK_FROM",
+    "ROLLED_BACK_FROM_TEMPLATE",
     "ROLLED_BACK_TO",
     "ROLLED_BACK_TO_TEMPLATE",
     "audit_annotations",
@@ -39,7 +42,11 @@ __all__ = [
 
 
 def change_cause(alert_name: str, fingerprint: str, to_revision: int) -> str:
-    return f"rollback-receiver: {alert_name} ({fingerprint}) rolled back to revision {to_revision}"
+    """What `kubectl rollout history` shows; the alert's parts are cleaned and capped first, so the revision
+    at the end always survives (and `pin_revision` can still find it)."""
+    name = one_line(alert_name, MAX_ALERT_NAME_BYTES)
+    fingerprint = one_line(fingerprint, 64)
+    return f"rollback-receiver: {name} ({fingerprint}) rolled back to revision {to_revision}"
 
 
 def audit_annotations(
@@ -54,7 +61,10 @@ def audit_annotations(
 ) -> dict[str, str]:
     """The audit map `undo(audit=...)` expects. `to_revision` is the revision the decision chose (0 =
     kubectl's "previous", named by `undo` once it knows the number); `undo` raises Conflict if the history
-    no longer leads to a pinned revision, and fills in `rolled-back-from`."""
+    no longer leads to a pinned revision, and fills in `rolled-back-from`.
+
+    Every value is one line of printable text of at most MAX_ANNOTATION_BYTES (receiver.core.text): the
+    alert's name and key come from whoever posted the webhook."""
     annotations = {
         ACTOR: actor,
         ROLLED_BACK_AT: format_rfc3339(at),
@@ -63,7 +73,7 @@ def audit_annotations(
     }
     if alert_key:
         annotations[LAST_ALERT] = alert_key
-    return annotations
+    return {key: one_line(value, MAX_ANNOTATION_BYTES) for key, value in annotations.items()}
 
 
 def pin_revision(annotations: Mapping[str, str], target: int) -> dict[str, str]:

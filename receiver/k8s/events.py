@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from receiver.core.text import MAX_EVENT_MESSAGE_BYTES, one_line
 from receiver.core.timefmt import format_rfc3339
 from receiver.core.workload import WorkloadRef
 from receiver.k8s import errors
@@ -25,7 +26,6 @@ logger = logging.getLogger(__name__)
 
 COMPONENT = "rollback-receiver"
 
-_MAX_MESSAGE = 1024  # the API server rejects longer core/v1 Event messages
 # client-go's defaults: an LRU of 4096 event keys, and 10 minutes as the aggregation window.
 AGGREGATION_WINDOW = timedelta(minutes=10)
 MAX_KEYS = 4096
@@ -76,9 +76,12 @@ class EventRecorder:
         message: str,
         warning: bool = False,
     ) -> None:
-        """Record an Event about the workload. A failure to record is logged, never raised."""
+        """Record an Event about the workload. A failure to record is logged, never raised.
+
+        The message (which quotes alert names and labels) is written as one clean line of at most 1024
+        bytes, the API server's limit (receiver.core.text)."""
         event_type = "Warning" if warning else "Normal"
-        message = message[:_MAX_MESSAGE]
+        message = one_line(message, MAX_EVENT_MESSAGE_BYTES)
         written = self._remember((ref.namespace, uid, reason, message, event_type))
         async with written.lock:
             now = self._clock()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 from receiver.core.workload import WorkloadRef
@@ -31,6 +32,7 @@ class UndoResult:
     dry_run: bool = False
     resource_version: str = ""  # of the workload after the patch ("" when skipped)
     annotations_written: dict[str, str] = field(default_factory=dict)  # ours, in the same patch
+    applied_at: datetime | None = None  # the API server's time of the patch (seconds)
 
 
 @dataclass(frozen=True, slots=True)

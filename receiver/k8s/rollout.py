@@ -9,8 +9,10 @@ against that state; and our audit annotations ride in the same patch.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
+from receiver.core.timefmt import parse_rfc3339_or_none
 from receiver.core.workload import Revision, WorkloadFacts, WorkloadKind, WorkloadRef
 from receiver.k8s import audit, controllerrevisions, deployments, resources
 from receiver.k8s.client import FIELD_MANAGER, Json, KubeClient
@@ -62,9 +64,13 @@ def _with_revisions(audit_map: Mapping[str, str], undo_plan: UndoPlan, snap: Sna
     result = audit.pin_revision(audit_map, undo_plan.target_revision)
     if undo_plan.from_revision is not None:
         result[audit.ROLLED_BACK_FROM] = str(undo_plan.from_revision)
-    restored = next((r for r in revisions_of(snap) if r.number == undo_plan.target_revision), None)
+    revisions = revisions_of(snap)
+    restored = next((r for r in revisions if r.number == undo_plan.target_revision), None)
     if restored is not None and restored.template_hash:
         result[audit.ROLLED_BACK_TO_TEMPLATE] = restored.template_hash
+    left = next((r for r in revisions if r.number == undo_plan.from_revision), None)
+    if left is not None and left.template_hash:
+        result[audit.ROLLED_BACK_FROM_TEMPLATE] = left.template_hash
     return result
 
 
@@ -163,4 +169,16 @@ async def _undo_once(
         dry_run=dry_run,
         resource_version=str(patched.get("metadata", {}).get("resourceVersion", "")),
         annotations_written=annotations,
+        applied_at=_applied_at(patched),
     )
+
+
+def _applied_at(patched: Json) -> datetime | None:
+    """When the API server applied our patch, on its own clock (our field manager's managedFields time)."""
+    times = [
+        parse_rfc3339_or_none(entry.get("time"))
+        for entry in patched.get("metadata", {}).get("managedFields") or ()
+        if entry.get("manager") == FIELD_MANAGER
+    ]
+    known = [t for t in times if t is not None]
+    return max(known) if known else None

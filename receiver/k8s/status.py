@@ -10,9 +10,11 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from receiver.core.goparse import GoSyntaxError
+from receiver.core.timefmt import parse_rfc3339_or_none
 from receiver.core.workload import WorkloadKind, WorkloadRef
 from receiver.k8s import deployments, errors, resources
 from receiver.k8s.client import KubeClient
@@ -39,7 +41,10 @@ def _int(value: Any) -> int:
     return int(value or 0)
 
 
-def deployment_status(obj: Mapping[str, Any], revision: int = 0) -> Status:
+def deployment_status(obj: Mapping[str, Any], revision: int = 0, since: datetime | None = None) -> Status:
+    """kubectl's Deployment status viewer. `since`: a progress-deadline condition last updated at or
+    before it is left over from before our undo (the controller keeps it until the restored revision makes
+    progress), so it does not fail the rollout that follows the undo."""
     name = obj["metadata"]["name"]
     spec, status = obj.get("spec", {}), obj.get("status", {})
     if revision > 0:
@@ -53,7 +58,11 @@ def deployment_status(obj: Mapping[str, Any], revision: int = 0) -> Status:
             )
     if _int(obj["metadata"].get("generation")) <= _int(status.get("observedGeneration")):
         for cond in status.get("conditions") or ():
-            if cond.get("type") == "Progressing" and cond.get("reason") == "ProgressDeadlineExceeded":
+            if (
+                cond.get("type") == "Progressing"
+                and cond.get("reason") == "ProgressDeadlineExceeded"
+                and not _left_over(cond, since)
+            ):
                 raise RolloutFailed(f'deployment "{name}" exceeded its progress deadline')
         updated, replicas = _int(status.get("updatedReplicas")), _int(status.get("replicas"))
         available = _int(status.get("availableReplicas"))
@@ -70,7 +79,14 @@ def deployment_status(obj: Mapping[str, Any], revision: int = 0) -> Status:
     return Status("Waiting for deployment spec update to be observed...", False)
 
 
-def daemonset_status(obj: Mapping[str, Any], revision: int = 0) -> Status:
+def _left_over(cond: Mapping[str, Any], since: datetime | None) -> bool:
+    if since is None:
+        return False
+    updated = parse_rfc3339_or_none(cond.get("lastUpdateTime"))
+    return updated is not None and updated <= since
+
+
+def daemonset_status(obj: Mapping[str, Any], revision: int = 0, since: datetime | None = None) -> Status:
     """kubectl ignores `--revision` for DaemonSets ("DaemonSets does not have history yet")."""
     name = obj["metadata"]["name"]
     spec, status = obj.get("spec", {}), obj.get("status", {})
@@ -88,7 +104,7 @@ def daemonset_status(obj: Mapping[str, Any], revision: int = 0) -> Status:
     return Status("Waiting for daemon set spec update to be observed...", False)
 
 
-def statefulset_status(obj: Mapping[str, Any], revision: int = 0) -> Status:
+def statefulset_status(obj: Mapping[str, Any], revision: int = 0, since: datetime | None = None) -> Status:
     spec, status = obj.get("spec", {}), obj.get("status", {})
     strategy = spec.get("updateStrategy") or {}
     if strategy.get("type") != "RollingUpdate":
@@ -126,7 +142,7 @@ def statefulset_status(obj: Mapping[str, Any], revision: int = 0) -> Status:
     )
 
 
-VIEWERS: dict[WorkloadKind, Callable[[Mapping[str, Any], int], Status]] = {
+VIEWERS: dict[WorkloadKind, Callable[[Mapping[str, Any], int, datetime | None], Status]] = {
     WorkloadKind.DEPLOYMENT: deployment_status,
     WorkloadKind.DAEMONSET: daemonset_status,
     WorkloadKind.STATEFULSET: statefulset_status,
@@ -141,6 +157,7 @@ async def follow_rollout(
     on_progress: Callable[[str], None] | None = None,
     watch: bool = True,
     revision: int = 0,
+    since: datetime | None = None,
 ) -> RolloutOutcome:
     """Follow the rollout like `kubectl rollout status --timeout`, reporting each status line.
 
@@ -148,11 +165,12 @@ async def follow_rollout(
     server restarting mid-rollout is survivable). A timeout of 0 or less waits forever, like kubectl.
     `watch=False` stops after the first line (result "pending" when not done, like `--watch=false`);
     `revision` is kubectl's `--revision` pin (Deployments; an error when the running one differs).
+    `since` (our undo's time): a progress-deadline failure from before it is not this rollout's.
     """
     report = on_progress or (lambda _line: None)
 
     def viewer(obj: Mapping[str, Any]) -> Status:
-        status = VIEWERS[ref.kind](obj, revision)
+        status = VIEWERS[ref.kind](obj, revision, since)
         return status if status.done or watch else Status(status.message, True, pending=True)
 
     try:

@@ -16,6 +16,7 @@ from receiver.core import ledger as transitions
 from receiver.core.decisions import Decision, Verdict
 from receiver.core.ledger import Claim, GuardState, Outcome, PendingConfirmation, Verification, Waiting
 from receiver.core.settings import Config
+from receiver.core.text import MAX_EVENT_MESSAGE_BYTES, one_line
 from receiver.k8s import KubeClient, StateStore
 
 Clock = Callable[[], datetime]
@@ -66,6 +67,7 @@ class Ledger:
         """Record the rollout's outcome; the claim as it is now (verifying, or with its verification),
         or None when another replica recorded it first."""
         now = self._clock()
+        message = one_line(message, MAX_EVENT_MESSAGE_BYTES)  # the state document stays bounded
 
         def finish(state: GuardState) -> tuple[GuardState, Claim | None]:
             claim = state.claim(key)

@@ -179,10 +179,10 @@ class Recovery:
             if facts is None or facts.annotations.get(LAST_ALERT) != claim.alert_key:
                 await self._end_without_evidence(claim, "deleted" if facts is None else "changed")
                 return
-            if claim.patched_at is None:
+            patched = claim.patched_at
+            if patched is None:
                 patched = parse_rfc3339_or_none(facts.annotations.get(ROLLED_BACK_AT)) or deps.clock()
                 await deps.ledger.mark_patched(claim.key, patched)
             logger.info("following a rollback interrupted by a restart", extra={"claim": claim.key})
-            await self._verify.run(
-                claim.key, claim.target, facts.uid, claim.alert_name, self._verify_timeout(claim)
-            )
+            verify_for = self._verify_timeout(claim)
+            await self._verify.run(claim.key, claim.target, facts.uid, claim.alert_name, verify_for, patched)

@@ -1,7 +1,9 @@
 """JSON log lines: one object per line, the message plus the structured fields passed in `extra`.
 
 Decision lines always carry `alert`, `target`, `decision` and `reason`, so
-`jq 'select(.decision)'` over the pod log is the audit trail. Secrets never reach a log call.
+`jq 'select(.decision)'` over the pod log is the audit trail. Secrets never reach a log call. A decision
+line carries exactly what `GET /api/v1/decisions` shows, already cut to the decision log's sizes
+(`receiver.pipeline.decision_log`), so one hostile alert cannot write megabytes into the log.
 """
 
 from __future__ import annotations

@@ -6,9 +6,33 @@ cardinality (no fingerprints, no workload names).
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import os
+import platform
+from importlib.metadata import PackageNotFoundError, version
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
 
 PREFIX = "rollback_receiver"
+
+
+def _version() -> str:
+    try:
+        return version("rollback-receiver")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+VERSION = _version()
+# The image build passes the commit (Dockerfile ARG REVISION); elsewhere it is not known.
+REVISION = os.environ.get("ROLLBACK_RECEIVER_REVISION", "unknown")
 
 # Rollbacks include following the rollout to completion, so the buckets reach well past a minute.
 _ROLLBACK_BUCKETS = (1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0)
@@ -21,6 +45,18 @@ _FAST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2
 class Metrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
+        # What every Prometheus exporter has: process_* (CPU, memory, file descriptors), python_* (GC,
+        # interpreter) and a build_info to tell versions apart across replicas.
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
+        GCCollector(registry=registry)
+        build = Gauge(
+            f"{PREFIX}_build_info",
+            "Always 1; the version, the source revision and the Python version of this build.",
+            ("version", "revision", "python_version"),
+            registry=registry,
+        )
+        build.labels(version=VERSION, revision=REVISION, python_version=platform.python_version()).set(1)
 
         def counter(name: str, doc: str, labels: tuple[str, ...] = ()) -> Counter:
             return Counter(f"{PREFIX}_{name}", doc, labels, registry=registry)
@@ -45,6 +81,13 @@ class Metrics:
         )
         self.alerts_deduplicated = counter(
             "alerts_deduplicated_total", "Alerts dropped as repeats of one already queued (same episode)."
+        )
+        self.http_connections = gauge("http_connections", "HTTP connections open (TLS handshakes included).")
+        self.http_connections_limit = gauge("http_connections_limit", "Cap on open HTTP connections.")
+        self.http_connections_closed = counter(
+            "http_connections_closed_total",
+            "Connections the edge closed itself, by reason (evicted, refused, head_timeout, http_431, ...).",
+            ("reason",),
         )
         self.queue_depth = gauge("queue_depth", "Work items waiting for a worker.")
         self.queue_capacity = gauge("queue_capacity", "Size of the work queue.")

@@ -2,6 +2,7 @@
 
 Everything the handlers need comes from one `Backend` (`backend.py`; the service implements it), so tests
 build the real app around a backend of their choosing and the composition root stays in `receiver.service`.
+Serve it with `receiver.web.server.Listener`: that is where connections are bounded.
 """
 
 from __future__ import annotations
@@ -15,13 +16,12 @@ from prometheus_client.aiohttp import make_aiohttp_handler
 
 from receiver.web import handlers
 from receiver.web import incidents as incident_pages
+from receiver.web.access import authorized, is_protected, unauthorized
 from receiver.web.backend import BACKEND, Backend
+from receiver.web.body import BodyBudget
+from receiver.web.server import EDGE
 
 logger = logging.getLogger(__name__)
-
-
-# Paths that need the same credentials as the webhook; probes and /metrics stay open like Prometheus'.
-PROTECTED = frozenset({"/webhook", "/-/reload", "/api/v1/decisions"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -29,18 +29,51 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 def create_app(
     backend: Backend, *, incidents: incident_pages.IncidentSource | None = None
 ) -> web.Application:
-    # Body limits are ours (they follow reloads); aiohttp's own limit is only a backstop for other routes.
-    app = web.Application(middlewares=[count_webhook_requests, errors_as_json, authenticate])
+    app = web.Application(
+        middlewares=[track_connections, count_webhook_requests, errors_as_json, authenticate],
+        # Bodies are read by receiver.web.body within server.max_body_bytes (they follow reloads);
+        # aiohttp's own limit only backstops routes that would call request.read().
+        client_max_size=64 * 1024,
+    )
     app[BACKEND] = backend
+    app[handlers.BODIES] = BodyBudget()
+    app[handlers.ANSWERS] = handlers.AnswerSlots()
     app.router.add_post("/webhook", handlers.webhook)
     app.router.add_get("/healthz", handlers.healthz)
     app.router.add_get("/readyz", handlers.readyz)
+    # Prometheus' and Alertmanager's own spellings of the same probes.
+    app.router.add_get("/-/healthy", handlers.healthz)
+    app.router.add_get("/-/ready", handlers.readyz)
     app.router.add_post("/-/reload", handlers.reload)
     app.router.add_get("/api/v1/decisions", handlers.decisions)
+    app.router.add_get("/api/v1/readiness", handlers.readiness_details)
     app.router.add_get("/metrics", make_aiohttp_handler(backend.metrics.registry))
     if incidents is not None:
-        incident_pages.install(app, incidents)  # authenticates by itself (its pages may be public)
+        incident_pages.install(app, incidents)  # the pages authenticate by themselves (they may be public)
     return app
+
+
+@web.middleware
+async def track_connections(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Tell the listener's connection when a request starts and when its answer is written, so it can
+    give the next request head its deadline (and close a connection made under a replaced TLS context)."""
+    edge = request.app.get(EDGE)
+    connection = edge.connection_for(request.transport) if edge is not None else None
+    if connection is None:
+        return await handler(request)
+    connection.request_started()
+    try:
+        response = await handler(request)
+        if connection.superseded:
+            response.force_close()
+        try:
+            await response.prepare(request)
+            await response.write_eof()
+        except ConnectionError:  # aiohttp notices too and drops the connection quietly
+            logger.debug("client went away before its answer was written", extra={"path": request.path[:200]})
+    finally:  # also when aiohttp itself answers an exception that passed every middleware
+        connection.answer_written(request.content.on_eof)
+    return response
 
 
 @web.middleware
@@ -53,23 +86,14 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
             raise
         return handlers.error(exc.status, exc.reason, headers=_passthrough(exc))
     except Exception:
-        logger.exception("unexpected error answering %s %s", request.method, request.path)
+        logger.exception("unexpected error answering %s %s", request.method, request.path[:200])
         return handlers.error(500, "internal error (logged)")
 
 
 @web.middleware
 async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path in PROTECTED:
-        credentials = request.app[BACKEND].credentials
-        if not credentials.allows(request.headers.get("Authorization")):
-            # Why is logged, never what was sent.
-            logger.warning(
-                "rejected unauthenticated request",
-                extra={"path": request.path, "remote": request.remote, "scheme": _scheme(request)},
-            )
-            return handlers.error(
-                401, "authentication required", headers={"WWW-Authenticate": credentials.challenge}
-            )
+    if is_protected(request.path) and not authorized(request):
+        return unauthorized(request)
     return await handler(request)
 
 
@@ -90,11 +114,6 @@ async def count_webhook_requests(request: web.Request, handler: Handler) -> web.
     finally:
         metrics.webhook_requests.labels(code=str(status)).inc()
         metrics.webhook_duration.observe(time.perf_counter() - started)
-
-
-def _scheme(request: web.Request) -> str:
-    header = request.headers.get("Authorization", "")
-    return header.split(" ", 1)[0].lower() if header else "none"
 
 
 def _passthrough(exc: web.HTTPException) -> dict[str, str]:

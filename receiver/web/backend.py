@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from aiohttp import web
@@ -11,6 +13,20 @@ from receiver.pipeline.decision_log import DecisionLog
 from receiver.pipeline.intake import Intake
 from receiver.telemetry.metrics import Metrics
 from receiver.web.auth import Credentials
+
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    """`checks`: each check -> "ok" or a fixed word for what is wrong (what anonymous /readyz shows);
+    `details`: the error text of failing checks (only for the log and authenticated callers)."""
+
+    checks: Mapping[str, str]
+    details: Mapping[str, str] = field(default_factory=dict)
+    kubernetes_checked_at: str | None = None  # RFC 3339 time of the cached API-server check
+
+    @property
+    def ready(self) -> bool:
+        return all(value == "ok" for value in self.checks.values())
 
 
 class Backend(Protocol):
@@ -24,8 +40,8 @@ class Backend(Protocol):
     def metrics(self) -> Metrics: ...
     @property
     def decisions(self) -> DecisionLog: ...
-    async def readiness(self) -> dict[str, str]:
-        """Each check -> "ok" or what is wrong."""
+    async def readiness(self) -> Readiness:
+        """The checks, the API server's from a cache a few seconds old at most."""
         ...
 
     async def reload(self) -> list[str]:

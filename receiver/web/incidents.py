@@ -24,6 +24,7 @@ from aiohttp import web
 from receiver.core import incident_report as report
 from receiver.core.incidents import Incident, Phase, summary_json, to_json
 from receiver.k8s import KubeError
+from receiver.web.access import authorized, unauthorized
 from receiver.web.backend import BACKEND
 
 logger = logging.getLogger(__name__)
@@ -254,21 +255,20 @@ def _json_error(status: int, reason: str) -> web.Response:
 
 
 def _guarded(handler: Handler, *, page: bool) -> Handler:
-    """The webhook's credentials, always for the JSON API; for the pages unless `incidents.public_pages`."""
+    """The webhook's credentials, always for the JSON API (the app's middleware checks `/api/` too); for
+    the pages unless `incidents.public_pages`."""
 
     async def guarded(request: web.Request) -> web.StreamResponse:
         backend = request.app[BACKEND]
-        open_page = page and backend.config.incidents.public_pages
-        credentials = backend.credentials
-        if not open_page and not credentials.allows(request.headers.get("Authorization")):
-            logger.warning("rejected unauthenticated incidents request", extra={"path": request.path})
-            headers = {"WWW-Authenticate": credentials.challenge}
-            if page:
-                body = "<h1>Authentication required</h1><p>Use the receiver's credentials.</p>"
-                response = _page(401, "Authentication required", body)
-                response.headers.update(headers)
-                return response
-            return web.json_response({"error": "authentication required"}, status=401, headers=headers)
-        return await handler(request)
+        if page and backend.config.incidents.public_pages:
+            return await handler(request)
+        if authorized(request):
+            return await handler(request)
+        if not page:
+            return unauthorized(request)
+        body = "<h1>Authentication required</h1><p>Use the receiver's credentials.</p>"
+        response = _page(401, "Authentication required", body)
+        response.headers["WWW-Authenticate"] = backend.credentials.challenge
+        return response
 
     return guarded

@@ -4,6 +4,7 @@ a workload someone else manages, a hand-edited or deleted state ConfigMap."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 from datetime import timedelta
@@ -207,3 +208,49 @@ async def test_a_deleted_state_reopens_the_breaker(control_plane, namespace) -> 
         await r.act.reset_breaker("alice")
         await r.handle(r.alert("web"))
         assert_rolled_back(r, "web")
+
+
+async def test_a_change_freeze_blocks_inside_it_and_not_outside(control_plane, namespace) -> None:
+    from datetime import UTC, datetime
+
+    from receiver.core.time_intervals import parse_intervals
+
+    this_year = str(datetime.now(UTC).year)
+    frozen = route("critical", freeze_time_intervals=("this-year",))
+    config = dataclasses.replace(
+        base_config(namespace, (frozen,)),
+        time_intervals={"this-year": parse_intervals([{"years": [this_year]}], "t")},
+    )
+    async with rig(control_plane, namespace, config) as r:
+        r.deploy("web")
+        await r.handle(r.alert("web"))
+        assert_stopped(r, "web", "notify", "change_freeze")
+        assert "during the change freeze 'this-year'" in r.decisions.recent(1)[0].message
+
+        r.advance(timedelta(days=366))  # next year: outside the freeze
+        await r.handle(r.alert("web", starts_at=r.now() - r.offset))
+        assert_rolled_back(r, "web")
+
+
+async def test_last_known_good_skips_a_revision_we_rolled_back_from(control_plane, namespace) -> None:
+    from receiver.core.settings import RevisionChoice, RevisionSpec
+
+    lkg = dataclasses.replace(
+        route("critical"),
+        revision=RevisionSpec(to=RevisionChoice.LAST_KNOWN_GOOD, stable_for=timedelta(seconds=1)),
+    )
+    async with rig(control_plane, namespace, base_config(namespace, (lkg,))) as r:
+        r.deploy("web", V1)
+        await asyncio.sleep(2)  # v1 ran longer than stable_for (revisions are dated to the second)
+        r.set_image("web", V2)  # v2 turns out bad
+        await r.handle(r.alert("web"))
+        assert_rolled_back(r, "web")  # to v1; v2's template is now one we rolled back from
+        r.set_image("web", V2)  # a pipeline deploys the bad v2 again ...
+        await asyncio.sleep(2)
+        r.set_image("web", "registry.example/shop:v3")  # ... and then v3, which is bad too
+        r.advance(timedelta(hours=1))  # past the cooldown
+        await r.handle(r.alert("web", starts_at=r.now() - r.offset))
+        decision = r.decisions.recent(1)[0]
+        assert decision.reason == "eligible", decision.message
+        # kubectl's "previous" would be the redeployed v2; the last known good is v1
+        assert r.image("web") == V1

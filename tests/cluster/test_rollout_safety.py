@@ -15,6 +15,7 @@ from receiver.core.workload import WorkloadKind, WorkloadRef
 from receiver.k8s import Conflict, Forbidden, KubeClient, RetryPolicy, Transient, connect, read_facts, undo
 from receiver.k8s import audit as audit_keys
 from receiver.k8s.client import JSON_PATCH
+from receiver.k8s.facts import facts_from
 from receiver.k8s.results import UndoResult
 from receiver.k8s.rollout import guarded_patch, plan, snapshot
 
@@ -217,3 +218,24 @@ async def test_with_a_short_deadline_the_undo_fails_cleanly_and_nothing_changes(
         before["spec"]["template"], sort_keys=True
     )
     assert not any(k.startswith(audit_keys.PREFIX) for k in after["metadata"].get("annotations", {}))
+
+
+async def test_a_status_write_between_the_read_and_the_patch_is_read_again_not_failed(
+    control_plane: Any, namespace: str, kube: KubeClient
+) -> None:
+    """One read, one decision, one patch, like kubectl; a controller's status write in between makes the
+    precondition fail (409), and the undo reads again and patches instead of failing the user's undo."""
+    releases(control_plane, namespace)
+    ref = deployment_ref(namespace)
+    read = await snapshot(kube, ref)
+    decided = facts_from(read)
+    status_write = {"status": {"conditions": [{"type": "Available", "status": "True", "reason": "Poked"}]}}
+    control_plane.kubectl(
+        "patch", "deployment/web", "-n", namespace, "--subresource=status", "--type=merge",
+        "-p", json.dumps(status_write),
+    )  # fmt: skip
+    moved = await snapshot(kube, ref)
+    assert moved.workload["metadata"]["resourceVersion"] != read.workload["metadata"]["resourceVersion"]
+    result = await undo(kube, ref, decided_on=decided, snapshot_read=read, audit=decision_audit("cli"))
+    assert not result.skipped and result.target_revision == 2
+    assert live_image(control_plane, namespace) == f"{IMAGE}:v2"

@@ -37,6 +37,7 @@ PACK = Path(__file__).resolve().parents[2] / "config" / "rules" / "health.yml"
 PROGRESS_DEADLINE = 10  # seconds; the Deployment's own deadline, short so Kubernetes gives up quickly
 WAIT = 180.0  # bounds a hang on a loaded 2-core machine; nothing asserts on time
 ROLLBACKS = "rollback_receiver_rollbacks_total"
+OUTCOMES = ("succeeded", "failed")
 
 PushAlerts = Callable[[str, Sequence[Mapping[str, Any]]], None]
 
@@ -108,20 +109,27 @@ def rollback_decision(receiver: ReceiverProcess, alertname: str) -> dict[str, An
     )
 
 
+def recorded_outcome(receiver: ReceiverProcess, before: str) -> str:
+    """The result the receiver recorded for the rollback it started after `before` was read."""
+
+    def probe() -> str | None:
+        now = receiver.metrics()
+        grown = [
+            r
+            for r in OUTCOMES
+            if metric_value(now, ROLLBACKS, result=r) > metric_value(before, ROLLBACKS, result=r)
+        ]
+        return grown[0] if grown else None
+
+    return eventually(probe, what="the rollback's recorded outcome", timeout=WAIT)
+
+
 def assert_rolled_back_to_healthy_v1_1_0(
-    cluster: ClusterAccess, receiver: ReceiverProcess, namespace: str, alertname: str, before: str
+    cluster: ClusterAccess, receiver: ReceiverProcess, namespace: str, alertname: str
 ) -> None:
     decision = rollback_decision(receiver, alertname)
     assert decision["route"] == "critical-and-high"
     assert decision["target"] == f"deployment/{incident.DEPLOYMENT} -n {namespace}"
-    eventually(
-        lambda: (
-            metric_value(receiver.metrics(), ROLLBACKS, result="succeeded")
-            > metric_value(before, ROLLBACKS, result="succeeded")
-        ),
-        what="the rollback's rollout to complete",
-        timeout=WAIT,
-    )
     deployment = incident.read_deployment(cluster, namespace)
     assert incident.current_image(deployment) == incident.GOOD_RELEASE.image
     assert incident.revision_of(deployment) == 4  # revision 2's template, re-numbered like kubectl does
@@ -144,7 +152,6 @@ def assert_rolled_back_to_healthy_v1_1_0(
         for _ in range(int(e.get("count") or 1))
     ]
     assert reasons.count("RollbackTriggered") == 1
-    assert "RollbackSucceeded" in reasons
 
 
 def test_never_ready_revision_past_its_progress_deadline_is_rolled_back(
@@ -176,9 +183,10 @@ def test_never_ready_revision_past_its_progress_deadline_is_rolled_back(
     assert alert["labels"]["severity"] == "high" and alert["annotations"]["rollback"] == "true"
     push_alerts(alertmanager.url, [alert])
 
-    assert_rolled_back_to_healthy_v1_1_0(
-        cluster, receiver, namespace, "RolloutProgressDeadlineExceeded", before
-    )
+    # The undone generation's first status can still carry the old ProgressDeadlineExceeded condition;
+    # the rollback's verification ignores a condition from before its patch, so it succeeds.
+    assert recorded_outcome(receiver, before) == "succeeded"
+    assert_rolled_back_to_healthy_v1_1_0(cluster, receiver, namespace, "RolloutProgressDeadlineExceeded")
 
 
 def test_crash_looping_revision_is_rolled_back(
@@ -217,7 +225,11 @@ def test_crash_looping_revision_is_rolled_back(
     )
     push_alerts(alertmanager.url, [alert])
 
-    assert_rolled_back_to_healthy_v1_1_0(cluster, receiver, namespace, "RolloutCrashLooping", before)
+    # Rolled back inside the progress deadline: no stale condition, so the outcome is exact.
+    assert recorded_outcome(receiver, before) == "succeeded"
+    assert_rolled_back_to_healthy_v1_1_0(cluster, receiver, namespace, "RolloutCrashLooping")
+    reasons = [e["reason"] for e in incident.receiver_events(incident.workload_events(cluster, namespace))]
+    assert "RollbackSucceeded" in reasons
     # Nothing restarts any more.
     assert all(
         c["restartCount"] == 0 for p in pods(cluster, namespace) for c in p["status"]["containerStatuses"]

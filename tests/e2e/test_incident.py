@@ -130,7 +130,9 @@ def test_seed_incident_rolls_back_once_to_v1_1_0_and_records_the_resolve(
         what="the error ratio above 2%",
         timeout=WAIT,
     )
-    assert 0.02 < peak <= 0.0325  # on its way from 0.1% to v1.2.0's 3.2%
+    # On its way from 0.1% to v1.2.0's 3.2%; rate() extrapolates over the scrapes it has, which on a loaded
+    # 2-core machine come irregularly, so the first value above 2% can overshoot 3.2% a little.
+    assert 0.02 < peak < 0.05
 
     decision = wait_for_decision(
         receiver, "HighErrorRate", lambda d: d["decision"] == "rollback", "a rollback"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -205,3 +206,24 @@ def test_error_messages_do_not_echo_huge_values() -> None:
     with pytest.raises(PayloadError) as caught:
         parse_payload(_set([*A0, "status"], "x" * 10_000), max_alerts=10)
     assert len(str(caught.value)) < 200
+
+
+GRAFANA = Path(__file__).resolve().parents[1] / "fixtures" / "grafana-webhook.json"
+
+
+def test_grafanas_documented_webhook_payload_is_accepted() -> None:
+    payload = decode_payload(GRAFANA.read_bytes(), max_alerts=10)
+    assert payload.version == "1" and payload.receiver == "My Super Webhook"
+    first, second = payload.alerts
+    assert (first.name, first.fingerprint) == ("High memory usage", "c6eadffa33fcdf37")
+    assert first.starts_at == datetime(2021, 10, 12, 7, 51, 3, 157076, tzinfo=UTC)  # +02:00 read
+    assert second.labels["zone"] == "eu-1" and second.ends_at is None
+
+
+def test_an_unknown_payload_version_names_the_accepted_ones() -> None:
+    body = json.loads(GRAFANA.read_text())
+    body["version"] = "2"
+    with pytest.raises(PayloadError) as caught:
+        decode_payload(json.dumps(body).encode(), max_alerts=10)
+    assert caught.value.path == "$.version"
+    assert caught.value.reason == 'unsupported version \'2\', expected "4" (Alertmanager) or "1" (Grafana)'

@@ -166,7 +166,10 @@ BAD = [
         "routes[0].match[0]: matcher value contains",
     ),
     ("routes: [{name: r, action: notify, match: ['sev']}]", "routes[0].match[0]: bad matcher format: sev"),
-    ("routes: [{name: r, action: notify, match: ['']}]", "routes[0].match[0]: empty matcher"),
+    (
+        "routes: [{name: r, action: notify, match: ['a=~\"(?=x)\"']}]",
+        "routes[0].match[0]: invalid regular expression '(?=x)': error parsing regexp: invalid or",
+    ),
     ("routes: [{name: r, action: notify, match: [{a: b}]}]", "routes[0].match[0]: must be a matcher string"),
     ("routes: [{name: r, action: notify, match: 'a=~\"(\"'}]", "routes[0].match: invalid regular expression"),
     ("routes: [{name: r, action: notify, contiue: true}]", "did you mean 'continue'?"),
@@ -257,3 +260,44 @@ def test_load_config_reads_a_file(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text(ROUTE)
     assert load_config(path, environ={}).source == path
+
+
+def test_freeze_windows_name_intervals_in_alertmanagers_syntax() -> None:
+    text = """
+time_intervals:
+  - name: black-friday
+    time_intervals: [{months: [november], days_of_month: ["27:30"], location: Europe/Berlin}]
+defaults: {freeze_time_intervals: [black-friday]}
+routes:
+  - name: r
+    action: rollback
+    target: {namespace: shop, name: web}
+    active_time_intervals: [black-friday]
+    during_freeze: wait
+"""
+    config = load(text)
+    (route,) = config.routes  # type: ignore[attr-defined]
+    assert route.guards.freeze_time_intervals == ("black-friday",)
+    assert route.guards.active_time_intervals == ("black-friday",)
+    assert config.time_intervals["black-friday"][0].location == "Europe/Berlin"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "time_intervals: [{name: f, time_intervals: [{weekdays: [funday]}]}]\n" + ROUTE,
+            "time_intervals[0].time_intervals[0].weekdays: funday is not a valid weekday",
+        ),
+        (
+            "defaults: {freeze_time_intervals: [nope]}\n" + ROUTE,
+            "defaults.freeze_time_intervals: no time interval named 'nope' in time_intervals",
+        ),
+        (
+            "time_intervals: [{name: f, time_intervals: [{location: Mars/Base}]}]\n" + ROUTE,
+            "unknown time zone 'Mars/Base'",
+        ),
+    ],
+)
+def test_freeze_window_mistakes_are_reported(text: str, expected: str) -> None:
+    assert any(expected in p for p in problems(text)), problems(text)

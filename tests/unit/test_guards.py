@@ -20,6 +20,7 @@ from receiver.core.settings import (
     Budget,
     Config,
     ControllerPolicy,
+    FreezePolicy,
     GitOpsPolicy,
     HelmPolicy,
     Limits,
@@ -30,6 +31,7 @@ from receiver.core.settings import (
     Route,
     TargetSpec,
 )
+from receiver.core.time_intervals import parse_intervals
 from receiver.core.workload import OwnerReference, Revision, WorkloadFacts, WorkloadKind, WorkloadRef
 
 NOW = datetime(2026, 5, 1, 3, 0, tzinfo=UTC)
@@ -614,3 +616,93 @@ def test_a_resolved_episode_never_rolls_back() -> None:
     state = dataclasses.replace(case.state, resolved=(Tombstone(case.alert.episode_key, NOW),))
     decision = guards.decide(case.alert, case.route, case.facts, state, case.config, case.now)
     assert (decision.verdict, decision.reason) == (Verdict.SKIP, "alert_resolved")
+
+
+def parse_interval_list(items: list[dict[str, Any]]) -> tuple[Any, ...]:
+    return parse_intervals(items, "t")
+
+
+FREEZES = {
+    "black-friday": parse_interval_list([{"months": ["november"], "days_of_month": ["27:30"]}]),
+    "business-hours": parse_interval_list(
+        [{"weekdays": ["monday:friday"], "times": [{"start_time": "09:00", "end_time": "17:00"}]}]
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("guards_", "now", "verdict"),
+    [
+        (
+            {"freeze_time_intervals": ("black-friday",)},
+            datetime(2026, 11, 28, 12, 0, tzinfo=UTC),
+            Verdict.NOTIFY,
+        ),
+        (
+            {"freeze_time_intervals": ("black-friday",)},
+            datetime(2026, 12, 1, 12, 0, tzinfo=UTC),
+            Verdict.ROLLBACK,
+        ),
+        (
+            {"active_time_intervals": ("business-hours",)},
+            datetime(2026, 12, 1, 12, 0, tzinfo=UTC),
+            Verdict.ROLLBACK,
+        ),
+        (
+            {"active_time_intervals": ("business-hours",)},
+            datetime(2026, 12, 1, 20, 0, tzinfo=UTC),
+            Verdict.NOTIFY,
+        ),
+        (
+            {"active_time_intervals": ("business-hours",), "during_freeze": FreezePolicy.WAIT},
+            datetime(2026, 12, 5, 20, 0, tzinfo=UTC),  # a Saturday evening: wait until Monday 09:00
+            Verdict.WAIT,
+        ),
+    ],
+)
+def test_change_freezes(guards_: dict[str, Any], now: datetime, verdict: Verdict) -> None:
+    case = baseline()
+    case.config = dataclasses.replace(case.config, time_intervals=FREEZES)
+    case.route = dataclasses.replace(case.route, guards=dataclasses.replace(case.route.guards, **guards_))
+    alert = dataclasses.replace(case.alert, starts_at=now - timedelta(minutes=2))
+    facts = dataclasses.replace(case.facts, current_revision_since=now - timedelta(minutes=10))
+    decision = guards.decide(alert, case.route, facts, case.state, case.config, now)
+    assert decision.verdict is verdict, decision.message
+    if verdict is not Verdict.ROLLBACK:
+        assert decision.reason == "change_freeze"
+    if verdict is Verdict.WAIT:
+        assert decision.not_before == datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+
+
+def test_last_known_good_skips_what_we_rolled_back_from_and_short_lived_revisions() -> None:
+    from receiver.core.settings import RevisionChoice, RevisionSpec
+
+    case = baseline()
+    from_bad = {"rollback-receiver.io/rolled-back-from-template": "bbb"}
+    case.facts = dataclasses.replace(
+        case.facts,
+        current_revision=5,
+        revisions=(
+            revision(1, NOW - timedelta(days=3), "aaa"),  # ran two days: the last known good
+            revision(3, NOW - timedelta(days=1), "ccc"),  # replaced after 10 minutes: too short
+            dataclasses.replace(
+                revision(4, NOW - timedelta(days=1) + timedelta(minutes=10), "bbb"), annotations=from_bad
+            ),
+            revision(5, NOW - timedelta(minutes=10), "ddd"),
+        ),
+    )
+    case.route = dataclasses.replace(case.route, revision=RevisionSpec(to=RevisionChoice.LAST_KNOWN_GOOD))
+    decision = guards.decide(case.alert, case.route, case.facts, case.state, case.config, case.now)
+    assert (decision.verdict, decision.to_revision) == (Verdict.ROLLBACK, 1), decision.message
+    previous = dataclasses.replace(case.route, revision=RevisionSpec())
+    assert guards.decide(case.alert, previous, case.facts, case.state, case.config, case.now).to_revision == 4
+
+
+def test_a_redeployed_template_we_rolled_back_from_is_named() -> None:
+    case = baseline()
+    case.facts = dataclasses.replace(
+        case.facts, annotations={"rollback-receiver.io/rolled-back-from-template": "bbb"}
+    )
+    decision = guards.decide(case.alert, case.route, case.facts, case.state, case.config, case.now)
+    assert decision.verdict is Verdict.ROLLBACK
+    assert "one we rolled back from before, deployed again" in decision.message

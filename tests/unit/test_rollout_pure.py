@@ -515,3 +515,34 @@ def test_api_failures_map_to_our_error_tree(status_code: int, kind: str) -> None
     error = map_status(status_code, body, verb="get", target="deployments.apps/web -n shop")
     assert type(error).__name__ == kind
     assert error.describe() == 'Error from server (R): deployments.apps "web" not found'
+
+
+def test_a_progress_deadline_from_before_our_undo_does_not_fail_its_rollout() -> None:
+    from datetime import UTC, datetime
+
+    deployment = {
+        "metadata": {"name": "web", "generation": 5},
+        "spec": {"replicas": 2},
+        "status": {
+            "observedGeneration": 5,
+            "replicas": 3,
+            "updatedReplicas": 2,
+            "availableReplicas": 1,
+            "conditions": [
+                {
+                    "type": "Progressing",
+                    "status": "False",
+                    "reason": "ProgressDeadlineExceeded",
+                    "lastUpdateTime": "2026-12-01T10:00:00Z",
+                }
+            ],
+        },
+    }
+    with pytest.raises(status.RolloutFailed, match="exceeded its progress deadline"):
+        status.deployment_status(deployment)  # kubectl's view
+    undone_at = datetime(2026, 12, 1, 10, 0, 5, tzinfo=UTC)
+    line = status.deployment_status(deployment, since=undone_at)
+    assert not line.done and "old replicas are pending termination" in line.message
+    later = datetime(2026, 12, 1, 9, 59, 0, tzinfo=UTC)  # a deadline exceeded after the undo still fails
+    with pytest.raises(status.RolloutFailed):
+        status.deployment_status(deployment, since=later)

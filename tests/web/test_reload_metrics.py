@@ -123,3 +123,23 @@ async def test_settings_read_only_at_start_are_named_on_reload(
     warned = {r.getMessage() for r in caplog.records}
     for name in ("dedupe_entries", "dedupe_ttl", "decision_log_entries", "queue_size"):
         assert f"server.{name} changed: takes effect after a restart" in warned
+
+
+async def test_prometheus_style_probes_and_exporter_metrics(make_client: MakeClient) -> None:
+    import platform
+
+    client, _ = await make_client()
+    for alias, probe in (("/-/healthy", "/healthz"), ("/-/ready", "/readyz")):
+        aliased, original = await client.get(alias), await client.get(probe)
+        assert (aliased.status, await aliased.json()) == (original.status, await original.json())
+    text = await (await client.get("/metrics")).text()
+    build = next(line for line in text.splitlines() if line.startswith("rollback_receiver_build_info{"))
+    assert 'version="0.1.0"' in build and f'python_version="{platform.python_version()}"' in build
+    assert build.endswith(" 1.0")
+    for family in (
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "python_info",
+        "python_gc_objects_collected_total",
+    ):
+        assert f"\n{family}" in text, family

@@ -1,7 +1,8 @@
-"""Building the real web app around a real Service, for the aiohttp test client and loopback servers.
+"""Building the real web app around a real Service, served by the real listener on a loopback port.
 
 The only stand-in is the actuator: the `Actuator` protocol is our own interface, and the recorder
-below implements it to show what the intake handed over.
+below implements it to show what the intake handed over. Requests go through `receiver.web.server.Listener`
+(connection cap, head deadline, TLS), exactly as `serve` answers them.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import yaml
-from aiohttp.test_utils import TestClient
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -29,12 +30,35 @@ from receiver.pipeline.decision_log import DecisionLog
 from receiver.pipeline.items import WorkItem
 from receiver.service import Service
 from receiver.telemetry.metrics import Metrics
+from receiver.web import admin
+from receiver.web.app import create_app
 from receiver.web.auth import load_credentials
+from receiver.web.server import Listener
 
 TOKEN = "s3cret-token-for-tests"
-
-Client = TestClient[Any, Any]
 USER, PASSWORD = "alertmanager", "pa:ss word"
+
+
+class Client:
+    """An aiohttp client session bound to one listener: `await client.post("/webhook", ...)`."""
+
+    def __init__(self, listener: Listener, *, scheme: str = "http") -> None:
+        self.listener = listener
+        self.port = listener.port
+        self.url = f"{scheme}://127.0.0.1:{listener.port}"
+        self.session = aiohttp.ClientSession()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self.session.request(method, self.url + path, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Any:
+        return self.request("POST", path, **kwargs)
+
+    async def close(self) -> None:
+        await self.session.close()
 
 
 class RecordingActuator:
@@ -96,6 +120,7 @@ class Harness:
     actuator: RecordingActuator
     metrics: Metrics
     config_path: Path
+    listener: Listener | None = None
 
     def sample(self, name: str, labels: dict[str, str] | None = None) -> float:
         value = self.metrics.registry.get_sample_value(name, labels or {})
@@ -109,7 +134,7 @@ def build(
     config_path: Path,
     *,
     kube_ping: Callable[[], Awaitable[None]] | None = None,
-    ssl_context: Any = None,
+    insecure_no_auth: bool = False,
 ) -> Harness:
     config = load_config(config_path, environ={})
     metrics = Metrics(CollectorRegistry())
@@ -117,15 +142,29 @@ def build(
     actuator = RecordingActuator()
     service = Service(
         config,
-        load_credentials(config.server, source=config.source),
+        load_credentials(config.server, source=config.source, insecure_no_auth=insecure_no_auth),
         metrics=metrics,
         decisions=decisions,
         pipeline=actuator,
         kube_ping=kube_ping,
         on_config=actuator.apply_config,
-        ssl_context=ssl_context,
     )
     return Harness(service, actuator, metrics, config_path)
+
+
+async def serve(
+    harness: Harness, *, ssl_context: Any = None, breaker: Any = None, **listener_options: Any
+) -> Listener:
+    """The harness's service behind the real listener on 127.0.0.1 (a free port), as `serve` runs it;
+    `breaker` (a Pipeline) gets the /api/v1/breaker endpoints."""
+    app = create_app(harness.service)
+    if breaker is not None:
+        admin.install(app, breaker)
+    listener = Listener(app, host="127.0.0.1", port=0, ssl_context=ssl_context, **listener_options)
+    harness.service.use_listener(listener)
+    await listener.start()
+    harness.listener = listener
+    return listener
 
 
 def alert(
@@ -248,3 +287,74 @@ def make_pki(directory: Path) -> Pki:
     client = write("client", leaf("alertmanager", authority, ExtendedKeyUsageOID.CLIENT_AUTH))
     stranger = write("stranger", leaf("alertmanager", ca("someone else"), ExtendedKeyUsageOID.CLIENT_AUTH))
     return Pki(ca_path, *server, *client, *stranger)
+
+
+@dataclass(frozen=True)
+class RawAnswer:
+    status: int  # 0: the connection closed without an answer
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+async def raw_exchange(port: int, data: bytes, *, wait: float = 10.0, half_close: bool = False) -> RawAnswer:
+    """Send `data` as is (any bytes, any framing) on a new connection; read the one answer, if any."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(data)
+        await writer.drain()
+        if half_close:
+            writer.write_eof()
+        async with asyncio.timeout(wait):
+            raw = await reader.read(-1)
+    except ConnectionError:
+        raw = b""
+    finally:
+        writer.close()
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/"):
+        return RawAnswer(0, {}, raw)
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    return RawAnswer(int(lines[0].split()[1]), headers, rest)
+
+
+def raw_request(
+    method: str,
+    path: str,
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+    *,
+    raw_headers: bytes = b"",
+    length: int | None = None,
+) -> bytes:
+    """One HTTP/1.1 request as bytes (Connection: close); `raw_headers` go in verbatim."""
+    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", "Connection: close"]
+    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    lines.append(f"Content-Length: {len(body) if length is None else length}")
+    return ("\r\n".join(lines) + "\r\n").encode() + raw_headers + b"\r\n" + body
+
+
+def unreachable_kubeconfig(directory: Path) -> Path:
+    """A kubeconfig naming a loopback port where nothing listens: the real client fails for real."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    path = directory / "unreachable-kubeconfig"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c", "cluster": {"server": f"https://127.0.0.1:{port}"}}],
+                "users": [{"name": "u", "user": {"token": "secret-kube-token"}}],
+                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "x",
+            }
+        )
+    )
+    return path

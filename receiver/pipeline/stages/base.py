@@ -8,7 +8,7 @@ from datetime import datetime
 
 from receiver.core import guards
 from receiver.core.decisions import Decision, Reason
-from receiver.core.settings import Config
+from receiver.core.settings import Config, RevisionChoice
 from receiver.core.workload import WorkloadRef
 from receiver.k8s import KubeClient, audit
 from receiver.pipeline.incidents import IncidentRecorder
@@ -66,7 +66,10 @@ class Deps:
         )
 
 
-def requested_revision(item: WorkItem) -> int:
-    """The revision the route asks for (0 = kubectl's previous); an invalid request was refused earlier."""
+def requested_revision(item: WorkItem, decision: Decision) -> int:
+    """The revision to pass to the undo: the one the alert names, the decision's last-known-good one, or
+    0 for kubectl's previous (an invalid request was refused earlier)."""
     requested = guards.requested_revision(item.alert, item.route)
+    if requested == 0 and item.route.revision.to is RevisionChoice.LAST_KNOWN_GOOD:
+        return decision.to_revision or 0
     return requested if isinstance(requested, int) else 0

@@ -24,7 +24,7 @@ class DryRun:
             await undo(
                 deps.kube,
                 facts.ref,
-                to_revision=requested_revision(item),
+                to_revision=requested_revision(item, decision),
                 dry_run=True,
                 decided_on=facts,
                 audit=deps.audit(item, decision),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from receiver.core.decisions import Decision, Verdict
 from receiver.core.ledger import Claim, claim_key
+from receiver.core.text import MAX_ALERT_NAME_BYTES, one_line
 from receiver.core.workload import WorkloadFacts
 from receiver.pipeline.items import WorkItem
 from receiver.pipeline.stages.base import Deps
@@ -25,7 +26,7 @@ class Reserve:
         claim = Claim(
             key=claim_key(item.alert.episode_key, facts.ref),
             alert_key=item.alert.episode_key,
-            alert_name=item.alert.name,
+            alert_name=one_line(item.alert.name, MAX_ALERT_NAME_BYTES),  # kept in the bounded state
             target=facts.ref,
             claimed_at=self._deps.clock(),
             holder=self._deps.holder,

@@ -30,13 +30,14 @@ class Rollback:
     async def run(self, item: WorkItem, facts: WorkloadFacts, decision: Decision) -> None:
         deps, ref, alert = self._deps, facts.ref, item.alert
         key = claim_key(alert.episode_key, ref)
+        applied_at = None
         await deps.report.report(decision, facts)
         result: UndoResult | None = None
         try:
             result = await undo(
                 deps.kube,
                 ref,
-                to_revision=requested_revision(item),
+                to_revision=requested_revision(item, decision),
                 decided_on=facts,
                 audit=deps.audit(item, decision),
             )
@@ -62,6 +63,7 @@ class Rollback:
                     deps.skip(item, Reason.ALREADY_AT_TARGET, result.message, ref), facts
                 )
                 return
+            applied_at = result.applied_at if result is not None else None
         patched_at = deps.clock()
         await deps.ledger.mark_patched(key, patched_at)
         self._observe(item, patched_at)
@@ -70,7 +72,13 @@ class Rollback:
         # later than that can meet the bad revision's stale conditions); the record is opened meanwhile.
         opening = asyncio.create_task(self._open(item, facts, decision, patched_at, change_cause))
         await self._verify.run(
-            key, ref, facts.uid, alert.name, item.route.guards.verify_timeout, after_rollout=opening
+            key,
+            ref,
+            facts.uid,
+            alert.name,
+            item.route.guards.verify_timeout,
+            applied_at or patched_at,
+            after_rollout=opening,
         )
 
     async def _open(

@@ -51,15 +51,20 @@ class Verify:
         uid: str,
         alert_name: str,
         verify_for: timedelta,
+        patched_at: datetime | None = None,
         *,
         after_rollout: Awaitable[None] | None = None,
     ) -> None:
-        """Follow the rollout; `after_rollout` (the incident record being opened) is awaited before its
-        outcome is recorded, so the record's steps come in order."""
+        """`patched_at`: when the undo was applied (the API server's clock when known); a progress
+        deadline exceeded before it belongs to the revision we rolled back from. `after_rollout` (the
+        incident record being opened) is awaited before the outcome is recorded, so the record's steps
+        come in order."""
         deps = self._deps
         started = time.perf_counter()
         try:
-            rollout = await follow_rollout(deps.kube, ref, timeout=verify_for.total_seconds())
+            rollout = await follow_rollout(
+                deps.kube, ref, timeout=verify_for.total_seconds(), since=patched_at
+            )
         finally:
             if after_rollout is not None:
                 await after_rollout
