@@ -17,6 +17,7 @@ import contextlib
 import json
 import re
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -90,15 +91,17 @@ class Demo:
         self.timings = timings
         self.rollback_seen = False
         self.resolved_seen = False
+        self.incident_seen = False
+        self.incident_url = ""
 
     @property
     def succeeded(self) -> bool:
-        return self.rollback_seen and self.resolved_seen
+        return self.rollback_seen and self.resolved_seen and self.incident_seen
 
     def outcome(self, elapsed: float) -> str:
         return (
             f"Rolled back {DEPLOYMENT} to {incident.GOOD_RELEASE.image} and saw {ALERT} resolve, "
-            f"{elapsed:.0f}s after the start (control plane included)."
+            f"{elapsed:.0f}s after the start (control plane included). The incident page: {self.incident_url}"
         )
 
     # ---- the stack --------------------------------------------------------------------------------------
@@ -258,6 +261,22 @@ class Demo:
 
         t.step("rollback-receiver's metrics", self._metrics_summary())
 
+        # The seed's "Document Incident", from the product itself: the record the receiver kept.
+        listed = self.wait("the incident record to be complete", self._recovered_incident)
+        markdown = self.incidents_cli("show", listed["id"], "-o", "markdown")
+        t.step(
+            f"Incident {listed['id']} as rollback-receiver recorded it "
+            f"(`rollback-receiver incidents show {listed['id']} -o markdown`)",
+            markdown,
+        )
+        self.incident_url = str(listed["url"])
+        t.step(
+            "The incident page (plain HTML, readable on a phone)",
+            f"{self.incident_url}\nall incidents: {self.receiver.url}/incidents\n"
+            f"JSON: {self.receiver.url}/api/v1/incidents/{listed['id']} (with the webhook token)",
+        )
+        self.incident_seen = True
+
     def wait(self, what: str, probe: Any) -> Any:
         try:
             # A process still starting (or restarting) answers nothing or an error yet.
@@ -324,6 +343,35 @@ class Demo:
                 return decision
         return None
 
+    def incidents_cli(self, *args: str) -> str:
+        """`rollback-receiver incidents ...` against the demo's cluster, with the receiver's own config."""
+        completed = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "receiver",
+                "incidents",
+                *args,
+                f"--config={self.receiver.config_file}",
+                f"--kubeconfig={self.plane.kubeconfig}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if completed.returncode != 0:
+            raise DemoFailed(f"rollback-receiver incidents {' '.join(args)} failed: {completed.stderr}")
+        return completed.stdout
+
+    def _recovered_incident(self) -> dict[str, Any] | None:
+        listed = json.loads(self.incidents_cli("list", "-o", "json"))["incidents"]
+        for entry in listed:
+            if entry["alert"] == ALERT and entry["phase"] == "recovered":
+                found: dict[str, Any] = entry
+                return found
+        return None
+
     def _metrics_summary(self) -> str:
         lines = []
         for line in self.receiver.metrics().splitlines():
@@ -353,6 +401,11 @@ def main(argv: list[str] | None = None) -> int:
         help="high-error-rate (default): the seed's HighErrorRate incident through Prometheus and "
         "Alertmanager; crashloop: v1.2.0's pods crash-loop and the receiver's own watch rolls it back",
     )
+    parser.add_argument(
+        "--keep-running",
+        action="store_true",
+        help="after the story, keep everything up (the incident page stays reachable) until Ctrl-C",
+    )
     args = parser.parse_args(argv)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     workdir = (args.workdir or RUN_DIR / f"demo-{stamp}").resolve()
@@ -381,6 +434,13 @@ def main(argv: list[str] | None = None) -> int:
                 if demo.succeeded:
                     code = 0
                     outcome = demo.outcome(time.monotonic() - started)
+                    if args.keep_running:
+                        print(f"\n{outcome}\nkeeping everything up; Ctrl-C stops it.", flush=True)
+                        with contextlib.suppress(KeyboardInterrupt):
+                            while True:
+                                time.sleep(3600)
+                    else:
+                        outcome += " (--keep-running keeps it all up after the story)"
         finally:
             with uninterruptible():
                 report = timeline.write(REPORTS_DIR / f"demo-{stamp}.md", outcome)

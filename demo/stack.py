@@ -88,6 +88,12 @@ def receiver_config(
     doc["state"] = state
     derived.set("own_namespace", doc.get("own_namespace"), state_namespace)
     doc["own_namespace"] = state_namespace
+    # The incident pages, where a browser on this machine reaches them (loopback has no other users).
+    incidents = doc.setdefault("incidents", {})
+    derived.set("incidents.external_url", incidents.get("external_url"), f"http://127.0.0.1:{port}")
+    incidents["external_url"] = f"http://127.0.0.1:{port}"
+    derived.set("incidents.public_pages", incidents.get("public_pages", False), True)
+    incidents["public_pages"] = True
     for index, route in enumerate(doc.get("routes") or []):
         if "confirm_for" in route:
             derived.set(

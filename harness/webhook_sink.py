@@ -26,13 +26,15 @@ class RecordedRequest:
 
 
 class WebhookSink:
-    """Records requests (header names lower-cased); answers every request with `status` and `{}`."""
+    """Records requests (header names lower-cased); answers with `{}` and the next code of `script` while it
+    has one (e.g. `[500, 500, 500]`), then with `status`."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._requests: list[RecordedRequest] = []
         self.status = 200
+        self.script: list[int] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self.port: int = self._server.server_address[1]
@@ -76,7 +78,7 @@ class WebhookSink:
         with self._changed:
             self._requests.append(request)
             self._changed.notify_all()
-        return self.status
+            return self.script.pop(0) if self.script else self.status
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         sink = self

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from receiver.commands import breaker, config_cmds, rollout, serve
+    from receiver.commands import breaker, config_cmds, incidents, rollout, serve
 
     parser = argparse.ArgumentParser(
         prog="rollback-receiver",
@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     config_cmds.register(sub)
     rollout.register(sub)
     breaker.register(sub)
+    incidents.register(sub)
     return parser
 
 

@@ -387,7 +387,7 @@ async def serve(options: ServeOptions) -> int:
         seen=seen,
         receiver=receiver,
     )
-    app = create_app(service)
+    app = create_app(service, incidents=pipeline.incidents)
     admin.install(app, pipeline)  # breaker status/reset, with the webhook's credentials
     listener = Listener(
         app,

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the tests and the demo need, idempotently:
-# Debian packages (Alertmanager, Prometheus; podman, runc and mmdebstrap for the image test), uv and the
-# locked Python environment, the control plane built from tools/ into the cache outside the repo, and Argo
-# Rollouts (controller, plugin, CRDs) beside it.
+# Debian packages (Alertmanager, Prometheus; podman, runc and mmdebstrap for the image test; Chromium and a
+# font for the incident pages), uv and the locked Python environment, the control plane built from tools/
+# into the cache outside the repo, and Argo Rollouts (controller, plugin, CRDs) beside it.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -16,6 +16,9 @@ command -v prometheus >/dev/null 2>&1 || need_pkgs+=(prometheus)
 command -v podman >/dev/null 2>&1 || need_pkgs+=(podman)
 [ -x /usr/sbin/runc ] || command -v runc >/dev/null 2>&1 || need_pkgs+=(runc)
 command -v mmdebstrap >/dev/null 2>&1 || need_pkgs+=(mmdebstrap)
+# The incident pages are tested in real headless Chromium (harness/chromium.py), with a font to draw text.
+[ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_pkgs+=(fonts-dejavu-core)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   say "installing Debian packages: ${need_pkgs[*]}"

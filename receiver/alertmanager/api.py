@@ -12,6 +12,7 @@ import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -20,6 +21,7 @@ from receiver.alertmanager.config import AMConfigError, parse_status
 from receiver.core.alerts import Alert, alerts_from_api
 from receiver.core.am_routes import AMConfig
 from receiver.core.settings import AlertmanagerAPI
+from receiver.core.timefmt import parse_rfc3339_or_none
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +30,7 @@ REQUEST_TIMEOUT = 10.0
 # Alertmanager's config changes rarely; reading it once a minute is plenty for mute-interval checks.
 CONFIG_TTL = 60.0
 _GO_REGEX_META = set("\\.+*?()|[]{}^$")
+API_TIME_PRECISION = timedelta(milliseconds=1)
 
 
 class AlertmanagerUnavailable(Exception):
@@ -86,6 +89,21 @@ class AlertmanagerAPIClient:
                         muted_by=_names(status.get("mutedBy")),
                     )
         return AlertState(found=False)
+
+    async def episode_listed(self, alert_name: str, fingerprint: str, starts_at: datetime) -> bool:
+        """Does any Alertmanager still list this firing episode (active, silenced, inhibited or not yet
+        processed)? A resolved alert leaves the list; a new episode of it has another startsAt."""
+        query = [("filter", f"alertname={_quoted(alert_name)}")]
+        query += [("active", "true"), ("silenced", "true"), ("inhibited", "true"), ("unprocessed", "true")]
+        for _url, body in await self._each("/api/v2/alerts", query):
+            for entry in body if isinstance(body, list) else ():
+                if not isinstance(entry, Mapping) or str(entry.get("fingerprint", "")).lower() != fingerprint:
+                    continue
+                listed = parse_rfc3339_or_none(entry.get("startsAt"))
+                # The API writes times in milliseconds; the webhook (our episode key) in nanoseconds.
+                if listed is not None and abs(listed - starts_at) < API_TIME_PRECISION:
+                    return True
+        return False
 
     async def config(self) -> AMConfig:
         """Alertmanager's routing tree and time intervals (cached for a minute)."""
@@ -165,3 +183,45 @@ def auth_headers(settings: AlertmanagerAPI) -> Mapping[str, str]:
         password = settings.basic.password_file.read_text().strip()
         return {"Authorization": aiohttp.BasicAuth(settings.basic.username, password).encode()}
     return {}
+
+
+@dataclass(frozen=True, slots=True)
+class PostResult:
+    """What one Alertmanager said to `POST /api/v2/alerts`: its HTTP status (0: no answer) and why."""
+
+    url: str
+    status: int
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    @property
+    def retryable(self) -> bool:
+        """No answer, a 5xx or a 429: worth another try; any other 4xx will be refused again."""
+        return self.status == 0 or self.status >= 500 or self.status == 429
+
+
+async def post_alerts(
+    settings: AlertmanagerAPI, alerts: list[dict[str, Any]], *, request_timeout: float
+) -> list[PostResult]:
+    """POST `alerts` to every configured Alertmanager, as Prometheus does (HA peers do not share alerts,
+    only silences and the notification log): one result per URL."""
+    headers = await asyncio.to_thread(auth_headers, settings)
+    ssl_context: ssl.SSLContext | bool = True
+    if settings.ca_file is not None:
+        ssl_context = await asyncio.to_thread(ssl.create_default_context, cafile=str(settings.ca_file))
+    results: list[PostResult] = []
+    async with aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=request_timeout), headers=headers
+    ) as session:
+        for url in settings.urls:
+            target = f"{url.rstrip('/')}/api/v2/alerts"
+            try:
+                async with session.post(target, json=alerts, ssl=ssl_context) as response:
+                    text = "" if response.status < 300 else (await response.text())[:200]
+                    results.append(PostResult(url, response.status, text))
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                results.append(PostResult(url, 0, str(exc) or type(exc).__name__))
+    return results

@@ -32,6 +32,8 @@ from receiver.core.settings import (
     BasicAuth,
     BearerAuth,
     Budget,
+    Channel,
+    ChannelType,
     Config,
     ControllerPolicy,
     FreezePolicy,
@@ -39,9 +41,13 @@ from receiver.core.settings import (
     GuardSettings,
     HealthWorkloads,
     HelmPolicy,
+    IncidentsConfig,
     Limits,
     Mode,
     NamespacePolicy,
+    NoticeKind,
+    NotificationsConfig,
+    NotifyPolicy,
     OwnershipConfig,
     ProgressingPolicy,
     RevisionChoice,
@@ -575,10 +581,40 @@ NAMESPACES = Section(
     _namespaces,
 )
 
+
+def _verify(reader: Reader, values: Values, path: str) -> Values:
+    """The `verify` keys as the GuardSettings fields they set (a route overrides them one by one)."""
+    names = {"alert_clears_within": "alert_clears_within", "count_as_failure": "did_not_help_counts"}
+    return {names[k]: v for k, v in values.items()}
+
+
+VERIFY = Section(
+    [
+        Key(
+            "alert_clears_within",
+            Duration(positive=False),
+            "after the rollout completes, the alert must resolve within this long, else the rollback "
+            "did_not_help (0: no verification by the alert)",
+        ),
+        Key("count_as_failure", Boolean(), "a rollback that did not help counts toward the circuit breaker"),
+    ],
+    _verify,
+    doc="verification by the alert itself, after the rollout",
+)
+
+
+def guard_overrides(values: Values) -> Values:
+    """The guard keys read (defaults or a route) as GuardSettings fields: `verify` is flattened."""
+    out = {k: v for k, v in values.items() if k in GUARD_NAMES and k != "verify"}
+    out.update(values.get("verify", {}))
+    return out
+
+
 GUARD_KEYS = (
     Key("cooldown", Duration(positive=True), "per workload, after one of our rollbacks"),
     Key("change_window", Duration(positive=True), "the live revision must have gone live this recently"),
     Key("verify_timeout", Duration(positive=True), "how long to follow the rollout after the patch"),
+    Key("verify", VERIFY, "verification by the alert: did it resolve after the rollback?"),
     Key("confirm_for", Duration(positive=False), "act only if still firing this long after it started"),
     Key("gitops", Choice(GitOpsPolicy), "workloads owned by Argo CD or Flux: notify (default) or allow"),
     Key("helm", Choice(HelmPolicy), "Helm releases: rollback (default, naming `helm rollback`) or notify"),
@@ -609,7 +645,11 @@ GUARD_KEYS = (
 )
 GUARD_NAMES = tuple(key.name for key in GUARD_KEYS)
 
-DEFAULTS = Section(GUARD_KEYS, _settings(GuardSettings), doc="guard settings every route starts from")
+DEFAULTS = Section(
+    GUARD_KEYS,
+    lambda reader, values, path: replace(GuardSettings(), **guard_overrides(values)),
+    doc="guard settings every route starts from",
+)
 
 
 def _budget(reader: Reader, values: Values, path: str) -> Budget | None:
@@ -709,6 +749,166 @@ STATE = Section(
 )
 
 
+def _notify_policy(reader: Reader, values: Values, path: str) -> Values:
+    return values
+
+
+NOTIFY_POLICY = Section(
+    [
+        Key("channels", ListOf(Text()), "names of channels in notifications.channels"),
+        Key("outcomes", ListOf(Choice(NoticeKind)), "the outcomes to tell them about (default: all)"),
+    ],
+    _notify_policy,
+)
+
+
+def _webhook_channel(reader: Reader, values: Values, path: str) -> Values:
+    if ("url" in values) == ("url_file" in values):
+        reader.problem(path, "exactly one of url or url_file is required")
+    return values
+
+
+WEBHOOK_CHANNEL = Section(
+    [
+        Key("url", URL, "where to POST (a URL that is a secret belongs in url_file)"),
+        Key("url_file", File(), "file holding the URL (a Secret mount), read on every message"),
+        Key("hmac_secret_file", File(), "sign each body with this secret (X-Rollback-Receiver-Signature)"),
+    ],
+    _webhook_channel,
+)
+
+SLACK_CHANNEL = Section(
+    [
+        Key("url", URL, "the incoming-webhook URL (it is a secret: prefer url_file)"),
+        Key("url_file", File(), "file holding the incoming-webhook URL (a Secret mount)"),
+    ],
+    _webhook_channel,
+)
+
+
+def _alertmanager_channel(reader: Reader, values: Values, path: str) -> Values:
+    if "bearer_token_file" in values and "basic_auth" in values:
+        reader.problem(path, "bearer_token_file and basic_auth are mutually exclusive")
+    return values
+
+
+ALERTMANAGER_CHANNEL = Section(
+    [
+        Key("urls", ListOf(URL), "Alertmanagers to post to, every HA peer (default: alertmanager.urls)"),
+        Key("bearer_token_file", File(), "token for their API (default: alertmanager's)"),
+        Key("basic_auth", BASIC_AUTH, "basic auth for their API"),
+        Key("ca_file", File(), "CA bundle for an https Alertmanager"),
+        Key("hold", Duration(positive=True), "how long the posted alert stays firing"),
+        Key("label_prefix", Text(), "prefix of the original alert's labels (default original_)"),
+    ],
+    _alertmanager_channel,
+)
+
+_CHANNEL_TYPES = tuple(t.value for t in ChannelType)
+
+
+class _ChannelSection(Section[Channel]):
+    def check(self, reader: Reader, raw: Mapping[str, object], values: Values, path: str) -> None:
+        chosen = [k for k in _CHANNEL_TYPES if k in raw]
+        if len(chosen) != 1:
+            found = ", ".join(chosen) if chosen else "none"
+            reader.problem(path, f"exactly one of {', '.join(_CHANNEL_TYPES)} is required (found: {found})")
+
+
+def _channel(reader: Reader, values: Values, path: str) -> Channel | None:
+    types = [t for t in ChannelType if t.value in values]
+    if "name" not in values or len(types) != 1:
+        return None
+    kind = types[0]
+    spec: Values = values[kind.value]
+    if kind is ChannelType.ALERTMANAGER:
+        api = None
+        if "urls" in spec:
+            api = AlertmanagerAPI(
+                urls=spec["urls"],
+                bearer_token_file=spec.get("bearer_token_file"),
+                basic=spec.get("basic_auth"),
+                ca_file=spec.get("ca_file"),
+            )
+        return Channel(
+            name=values["name"],
+            type=kind,
+            alertmanager=api,
+            hold=spec.get("hold", Channel.__dataclass_fields__["hold"].default),
+            label_prefix=spec.get("label_prefix", "original_"),
+        )
+    return Channel(
+        name=values["name"],
+        type=kind,
+        url=spec.get("url"),
+        url_file=spec.get("url_file"),
+        hmac_secret_file=spec.get("hmac_secret_file"),
+    )
+
+
+CHANNEL = _ChannelSection(
+    [
+        Key("name", Text(), "unique name (routes, metrics and incidents name it)", required=True),
+        Key("alertmanager", ALERTMANAGER_CHANNEL, "post an alert (RollbackPerformed, ...) to Alertmanager"),
+        Key("webhook", WEBHOOK_CHANNEL, "POST the versioned JSON body (docs/notifications.md)"),
+        Key("slack", SLACK_CHANNEL, "a Slack-compatible incoming webhook (Block Kit; Mattermost too)"),
+    ],
+    _channel,
+    extra_schema={"oneOf": [{"required": [t]} for t in _CHANNEL_TYPES]},
+)
+
+
+def _notifications(reader: Reader, values: Values, path: str) -> NotificationsConfig:
+    channels: tuple[Channel, ...] = values.get("channels", ())
+    seen: set[str] = set()
+    for i, channel in enumerate(channels):
+        if channel.name in seen:
+            reader.problem(f"{path}.channels[{i}].name", f"duplicate channel name {channel.name!r}")
+        seen.add(channel.name)
+    default: Values = values.get("default", {})
+    policy = NotifyPolicy(
+        channels=default.get("channels", tuple(c.name for c in channels)),
+        outcomes=default.get("outcomes", tuple(NoticeKind)),
+    )
+    _check_channels(reader, policy.channels, seen, f"{path}.default.channels")
+    return NotificationsConfig(
+        channels=channels,
+        default=policy,
+        **{k: values[k] for k in ("attempts", "backoff", "timeout", "queue_size") if k in values},
+    )
+
+
+def _check_channels(reader: Reader, names: Sequence[str], known: set[str], path: str) -> None:
+    for i, name in enumerate(names):
+        if name not in known:
+            hint = difflib.get_close_matches(name, sorted(known), n=1)
+            suffix = f" (did you mean {hint[0]!r}?)" if hint else ""
+            reader.problem(f"{path}[{i}]", f"no channel {name!r} in notifications.channels{suffix}")
+
+
+NOTIFICATIONS = Section(
+    [
+        Key("channels", ListOf(CHANNEL), "where notifications go"),
+        Key("default", NOTIFY_POLICY, "channels and outcomes for routes that do not say (default: all)"),
+        Key("attempts", Integer(1), "tries per message and channel, the first included"),
+        Key("backoff", Duration(positive=True), "first wait between tries; it doubles, at most 1m"),
+        Key("timeout", Duration(positive=True), "time allowed for one try"),
+        Key("queue_size", Integer(1), "messages waiting per channel; beyond it they are dropped and counted"),
+    ],
+    _notifications,
+)
+
+INCIDENTS = Section(
+    [
+        Key("retain", Integer(1), "incident records kept (the oldest go first)"),
+        Key("max_bytes", Integer(16384), "bytes the records may take in their ConfigMap (API limit 1 MiB)"),
+        Key("external_url", URL, "how people reach the receiver, for incident links in notifications"),
+        Key("public_pages", Boolean(), "serve the HTML incident pages without credentials"),
+    ],
+    _settings(IncidentsConfig),
+)
+
+
 _ONE_OF = ("name", "names", "selector")
 
 
@@ -780,8 +980,9 @@ class RouteDraft:
     revision: RevisionSpec
     guard_overrides: Values = field(default_factory=dict)
     continue_: bool = False
+    notify_overrides: Values = field(default_factory=dict)
 
-    def finish(self, defaults: GuardSettings, priority: int) -> Route:
+    def finish(self, defaults: GuardSettings, priority: int, notify: NotifyPolicy | None = None) -> Route:
         return Route(
             name=self.name,
             matchers=self.matchers,
@@ -792,6 +993,7 @@ class RouteDraft:
             guards=replace(defaults, **self.guard_overrides),
             continue_=self.continue_,
             priority=priority,
+            notifications=replace(notify or NotifyPolicy(), **self.notify_overrides),
         )
 
 
@@ -812,8 +1014,9 @@ def _route(reader: Reader, values: Values, path: str) -> RouteDraft | None:
         target=values.get("target"),
         mode=values.get("mode"),
         revision=values.get("revision", RevisionSpec()),
-        guard_overrides={k: values[k] for k in GUARD_NAMES if k in values},
+        guard_overrides=guard_overrides(values),
         continue_=values.get("continue", False),
+        notify_overrides=values.get("notifications", {}),
     )
 
 
@@ -827,6 +1030,11 @@ ROUTE = _RouteSection(
         *GUARD_KEYS,
         Key("mode", Choice(Mode), "overrides the global mode"),
         Key("continue", Boolean(), "keep matching later routes, like Alertmanager's continue"),
+        Key(
+            "notifications",
+            NOTIFY_POLICY,
+            "who hears about this route's outcomes (default: notifications.default)",
+        ),
     ],
     _route,
 )
@@ -912,6 +1120,10 @@ class Routes(Kind[tuple[RouteDraft, ...]]):
 def _config(reader: Reader, values: Values, path: str) -> Config:
     defaults: GuardSettings = values.get("defaults", GuardSettings())
     limits: Limits = values.get("limits", Limits())
+    alertmanager: AlertmanagerAPI = values.get("alertmanager", AlertmanagerAPI())
+    notifications: NotificationsConfig = values.get("notifications", NotificationsConfig())
+    notifications = _alertmanager_channels(reader, notifications, alertmanager)
+    channel_names = {c.name for c in notifications.channels}
     intervals: dict[str, tuple[TimeInterval, ...]] = values.get("time_intervals", {})
     for key in ("freeze_time_intervals", "active_time_intervals"):
         for name in getattr(defaults, key):
@@ -931,7 +1143,13 @@ def _config(reader: Reader, values: Values, path: str) -> Config:
                 f"{draft.path}.target.max_targets",
                 f"{cap} exceeds limits.max_targets_per_alert ({limits.max_targets_per_alert})",
             )
-        routes.append(draft.finish(defaults, priority=len(routes)))
+        _check_channels(
+            reader,
+            draft.notify_overrides.get("channels", ()),
+            channel_names,
+            f"{draft.path}.notifications.channels",
+        )
+        routes.append(draft.finish(defaults, priority=len(routes), notify=notifications.default))
     own_namespace = values.get("own_namespace") or reader.environ.get("POD_NAMESPACE") or None
     return Config(
         source=reader.source,
@@ -940,16 +1158,35 @@ def _config(reader: Reader, values: Values, path: str) -> Config:
         paused=values.get("paused", False),
         cluster_name=values.get("cluster_name", ""),
         own_namespace=own_namespace,
-        alertmanager=values.get("alertmanager", AlertmanagerAPI()),
+        alertmanager=alertmanager,
         namespaces=values.get("namespaces", NamespacePolicy()),
         defaults=defaults,
         limits=limits,
         state=values.get("state", StateConfig()),
         ownership=values.get("ownership", OwnershipConfig()),
+        notifications=notifications,
+        incidents=values.get("incidents", IncidentsConfig()),
         time_intervals=intervals,
         rollout_health=values.get("rollout_health", RolloutHealthConfig()),
         routes=tuple(routes),
     )
+
+
+def _alertmanager_channels(
+    reader: Reader, notifications: NotificationsConfig, alertmanager: AlertmanagerAPI
+) -> NotificationsConfig:
+    """Alertmanager channels without their own `urls` post to the top-level `alertmanager` API."""
+    channels: list[Channel] = []
+    for i, channel in enumerate(notifications.channels):
+        if channel.type is ChannelType.ALERTMANAGER and channel.alertmanager is None:
+            if not alertmanager.urls:
+                reader.problem(
+                    f"notifications.channels[{i}].alertmanager.urls",
+                    "required when the top-level alertmanager.urls is not set",
+                )
+            channel = replace(channel, alertmanager=alertmanager)
+        channels.append(channel)
+    return replace(notifications, channels=tuple(channels))
 
 
 class _Document(Section[Config]):
@@ -972,6 +1209,8 @@ CONFIG = _Document(
         Key("namespaces", NAMESPACES, "where the receiver may act"),
         Key("state", STATE, "where guard state shared by all replicas lives"),
         Key("ownership", OWNERSHIP, "how Argo CD, Flux and Helm mark what they own in this cluster"),
+        Key("notifications", NOTIFICATIONS, "who is told about rollbacks and their outcomes"),
+        Key("incidents", INCIDENTS, "the incident record kept for every rollback"),
         Key(
             "time_intervals",
             TimeIntervals(),

@@ -5,7 +5,8 @@ Pure data; `guards.py` produces decisions. The shared state they are made on is 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -63,6 +64,7 @@ class Reason(StrEnum):
     WORKLOAD_PAUSED = "workload_paused"
     # exactly once and no ping-pong
     ALREADY_HANDLED = "already_handled"
+    DID_NOT_HELP = "did_not_help"  # our rollback for this episode did not make the alert resolve
     IN_PROGRESS = "in_progress"
     OWN_ROLLBACK = "own_rollback"
     COOLDOWN = "cooldown"
@@ -124,6 +126,7 @@ class Decision:
     # An API error, a conflict, a workload not found (yet), an unreachable Alertmanager: nothing was decided
     # about the alert itself, so the next delivery or reconciliation must decide again.
     transient: bool = False
+    alert_labels: Mapping[str, str] = field(default_factory=dict)  # for notifications about it
 
     @property
     def final(self) -> bool:
@@ -139,8 +142,10 @@ class EventReason(StrEnum):
     NOTIFY = "RollbackNotify"
     SKIPPED = "RollbackSkipped"
     PENDING = "RollbackPending"
-    SUCCEEDED = "RollbackSucceeded"
+    SUCCEEDED = "RollbackSucceeded"  # the rollout completed
     FAILED = "RollbackFailed"
+    RECOVERED = "RollbackRecovered"  # ... and the alert resolved in time
+    DID_NOT_HELP = "RollbackDidNotHelp"  # ... and the alert kept firing
 
 
 EVENT_FOR_VERDICT = {

@@ -22,7 +22,7 @@ from receiver.core.annotations import (
 from receiver.core.decisions import Decision, Reason, Remedy, Source, Verdict
 from receiver.core.durations import format_duration
 from receiver.core.goparse import parse_int
-from receiver.core.ledger import GuardState, claim_key
+from receiver.core.ledger import GuardState, Verification, claim_key
 from receiver.core.ownership import Manager, Ownership, ownership
 from receiver.core.routing import TargetError, render_namespace
 from receiver.core.settings import (
@@ -113,6 +113,13 @@ def decide(
             f"the alert resolved at {resolved_at.isoformat()}; a resolve wins over any firing copy of it",
         )
     annotations = facts.annotations
+    ours = state.claim(claim_key(alert.episode_key, ref))
+    if ours is not None and ours.verification is Verification.DID_NOT_HELP:
+        return stop(
+            Reason.DID_NOT_HELP,
+            f"our rollback of {ref} for this alert episode did not help (still firing "
+            f"{format_duration(ours.clears_within or timedelta(0))} after the rollout); never again for it",
+        )
     if annotations.get(LAST_ALERT) == alert.episode_key:
         return stop(Reason.ALREADY_HANDLED, f"{ref} was already rolled back for this alert episode")
     enabled = annotations.get(ENABLED, "").strip().lower()
@@ -636,4 +643,5 @@ def _decision(
         remedy=remedy,
         decided_at=now,
         not_before=not_before,
+        alert_labels=alert.labels,
     )

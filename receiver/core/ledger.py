@@ -27,6 +27,15 @@ class Outcome(StrEnum):
     UNKNOWN = "unknown"
 
 
+class Verification(StrEnum):
+    """What the rollback did for the alert that caused it (the verification by the alert itself)."""
+
+    RECOVERED = "recovered"  # the rollout completed and the alert resolved within `clears_within`
+    DID_NOT_HELP = "did_not_help"  # the rollout completed and the alert was still firing at `clears_by`
+    ROLLOUT_FAILED = "rollout_failed"  # the rollout failed its progress deadline or our verify_timeout
+    UNKNOWN = "unknown"  # the rollout could not be followed (the workload was deleted or changed)
+
+
 @dataclass(frozen=True, slots=True)
 class Claim:
     """One reserved rollback in the shared budget ledger.
@@ -46,10 +55,23 @@ class Claim:
     finished_at: datetime | None = None
     message: str = ""
     verify_timeout: timedelta | None = None  # the route's: a replica taking the claim over follows as long
+    route: str = ""  # the route that decided it (its notification policy, the metrics' route label)
+    uid: str = ""  # the workload's uid, for Events written by whichever replica ends the verification
+    # Verification by the alert: the route's `verify` settings, kept so any replica can finish it.
+    clears_within: timedelta | None = None  # None: no verification (a completed rollout is the success)
+    did_not_help_counts: bool = True
+    clears_by: datetime | None = None  # set when the rollout completed: the alert must resolve by then
+    verification: Verification | None = None
+    verified_at: datetime | None = None
 
     @property
     def namespace(self) -> str:
         return self.target.namespace
+
+    @property
+    def verifying(self) -> bool:
+        """The rollout completed and the alert has neither resolved nor run out of time yet."""
+        return self.outcome is Outcome.SUCCEEDED and self.clears_by is not None and self.verification is None
 
 
 def claim_key(alert_key: str, target: WorkloadRef) -> str:
@@ -184,22 +206,68 @@ def release_claim(state: GuardState, key: str, holder: str) -> GuardState:
 def record_outcome(
     state: GuardState, key: str, outcome: Outcome, message: str, now: datetime, breaker_failures: int
 ) -> GuardState:
-    """Finish a claim (idempotent) and move the breaker: failures add up, a success resets the count."""
+    """Finish a claim's rollout (idempotent) and move the breaker: failures add up.
+
+    A completed rollout whose claim verifies by the alert enters verification (`clears_by`), unless the
+    alert already resolved while the rollout ran (then it recovered now); without verification a
+    completed rollout is the success and resets the count, as does a recovery.
+    """
     existing = state.claim(key)
     if existing is None or existing.outcome is not None:
         return state
-    state = update_claim(state, key, outcome=outcome, finished_at=now, message=message)
+    changes: dict[str, Any] = {"outcome": outcome, "finished_at": now, "message": message}
     breaker = state.breaker
     if outcome is Outcome.SUCCEEDED:
-        breaker = replace(breaker, consecutive_failures=0)
+        if existing.clears_within is None:
+            breaker = replace(breaker, consecutive_failures=0)
+        elif state.resolved_at(existing.alert_key) is not None:
+            changes.update(clears_by=now, verification=Verification.RECOVERED, verified_at=now)
+            breaker = replace(breaker, consecutive_failures=0)
+        else:
+            changes["clears_by"] = now + existing.clears_within
     elif outcome is Outcome.FAILED:
-        failures = breaker.consecutive_failures + 1
-        breaker = replace(breaker, consecutive_failures=failures)
-        if failures >= breaker_failures and not breaker.open:
-            breaker = replace(
-                breaker, open=True, opened_at=now, reason=f"{failures} consecutive rollbacks failed"
-            )
+        changes.update(verification=Verification.ROLLOUT_FAILED, verified_at=now)
+        breaker = _count_failure(breaker, now, breaker_failures)
+    else:
+        changes.update(verification=Verification.UNKNOWN, verified_at=now)
+    state = update_claim(state, key, **changes)
     return replace(state, breaker=breaker)
+
+
+def verify(
+    state: GuardState, key: str, verification: Verification, now: datetime, breaker_failures: int
+) -> GuardState:
+    """End a claim's verification (idempotent: only a claim still verifying changes): a recovery resets the
+    breaker's count, a rollback that did not help adds to it when its route says so."""
+    existing = state.claim(key)
+    if existing is None or not existing.verifying:
+        return state
+    state = update_claim(state, key, verification=verification, verified_at=now)
+    breaker = state.breaker
+    if verification is Verification.RECOVERED:
+        breaker = replace(breaker, consecutive_failures=0)
+    elif verification is Verification.DID_NOT_HELP and existing.did_not_help_counts:
+        breaker = _count_failure(breaker, now, breaker_failures)
+    return replace(state, breaker=breaker)
+
+
+def _count_failure(breaker: Breaker, now: datetime, threshold: int) -> Breaker:
+    failures = breaker.consecutive_failures + 1
+    breaker = replace(breaker, consecutive_failures=failures)
+    if failures >= threshold and not breaker.open:
+        reason = f"{failures} consecutive rollbacks failed or did not help"
+        breaker = replace(breaker, open=True, opened_at=now, reason=reason)
+    return breaker
+
+
+def recover(
+    state: GuardState, alert_key: str, at: datetime, breaker_failures: int
+) -> tuple[GuardState, tuple[Claim, ...]]:
+    """The episode resolved: every claim of it still verifying recovered; returns them (as they were)."""
+    verifying = tuple(c for c in state.claims if c.alert_key == alert_key and c.verifying)
+    for claim in verifying:
+        state = verify(state, claim.key, Verification.RECOVERED, at, breaker_failures)
+    return state, verifying
 
 
 def open_breaker(state: GuardState, reason: str, now: datetime) -> GuardState:
@@ -274,10 +342,14 @@ def remember_receiver(state: GuardState, name: str) -> GuardState:
 
 
 def prune(state: GuardState, *, now: datetime, retention: timedelta) -> GuardState:
-    """Forget finished claims older than `retention` (the longest budget window): they count for nothing;
-    and tombstones older than `TOMBSTONE_TTL`."""
+    """Forget finished claims older than `retention` (the longest budget window): they count for nothing
+    (a claim still verifying is kept however old); and tombstones older than `TOMBSTONE_TTL`."""
     keep = tuple(
-        c for c in state.claims if c.outcome is None or (c.finished_at or c.claimed_at) > now - retention
+        c
+        for c in state.claims
+        if c.outcome is None
+        or c.verifying
+        or (c.verified_at or c.finished_at or c.claimed_at) > now - retention
     )
     alive = tuple(t for t in state.resolved if t.at > now - TOMBSTONE_TTL)
     if len(keep) == len(state.claims) and len(alive) == len(state.resolved):

@@ -132,6 +132,10 @@ class GuardSettings:
         hours=1
     )  # current revision must have gone live this close before the alert
     verify_timeout: timedelta = timedelta(minutes=5)  # how long to follow the rollout after the patch
+    # After the rollout completes, the alert that caused the rollback must resolve within this long, else the
+    # rollback `did_not_help` (0: no verification by the alert; a completed rollout is the success).
+    alert_clears_within: timedelta = timedelta(minutes=10)
+    did_not_help_counts: bool = True  # a rollback that did not help counts as a failure for the breaker
     confirm_for: timedelta = timedelta(0)  # act only if still firing after this long (0 = act now)
     gitops: GitOpsPolicy = GitOpsPolicy.NOTIFY
     helm: HelmPolicy = HelmPolicy.ROLLBACK
@@ -158,6 +162,68 @@ class Limits:
     max_concurrent: int = 2
     max_targets_per_alert: int = 3
     breaker_failures: int = 3  # consecutive failed rollbacks that open the circuit breaker
+
+
+class NoticeKind(StrEnum):
+    """What a notification tells: the outcomes a human may want to hear about."""
+
+    TRIGGERED = "triggered"  # a rollback was performed (the undo patch was accepted)
+    WAITING = "waiting"  # waiting for confirmation (the route's confirm_for)
+    RECOVERED = "recovered"  # the rollout completed and the alert resolved in time
+    DID_NOT_HELP = "did_not_help"  # the rollout completed and the alert kept firing
+    FAILED = "failed"  # the rollout failed, timed out or could not be followed
+    SKIPPED = "skipped"  # not rolled back, for a reason a human must act on (breaker open, GitOps-owned, ...)
+
+
+class ChannelType(StrEnum):
+    ALERTMANAGER = "alertmanager"  # POST /api/v2/alerts: the user's own Alertmanager routing does the rest
+    WEBHOOK = "webhook"  # our versioned JSON body, optionally HMAC-signed
+    SLACK = "slack"  # a Slack-compatible incoming webhook (Block Kit, with a text fallback)
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyPolicy:
+    """Which channels hear about which outcomes (per route, else `notifications.default`)."""
+
+    channels: tuple[str, ...] = ()
+    outcomes: tuple[NoticeKind, ...] = tuple(NoticeKind)
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    name: str
+    type: ChannelType
+    url: str | None = None  # webhook, slack (or url_file: a Slack URL is a secret)
+    url_file: Path | None = None
+    hmac_secret_file: Path | None = None  # webhook: sign the body
+    # alertmanager: where to post (default: the top-level `alertmanager` API settings) and for how long
+    # the posted alert stays firing (Alertmanager resolves it by itself then)
+    alertmanager: AlertmanagerAPI | None = None
+    hold: timedelta = timedelta(hours=1)
+    label_prefix: str = "original_"  # alertmanager: the original alert's labels, renamed with this prefix
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationsConfig:
+    channels: tuple[Channel, ...] = ()
+    default: NotifyPolicy = NotifyPolicy()
+    attempts: int = 5  # per message and channel, the first included
+    backoff: timedelta = timedelta(seconds=1)  # first wait between attempts; doubles, at most 1 minute
+    timeout: timedelta = timedelta(seconds=10)  # per attempt
+    queue_size: int = 1000  # messages waiting per channel; beyond it a message is dropped (and counted)
+
+    def channel(self, name: str) -> Channel | None:
+        return next((c for c in self.channels if c.name == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentsConfig:
+    """The incident records (one per rollback) kept in the cluster beside the guard state."""
+
+    retain: int = 100  # most incidents kept (the oldest go first)
+    max_bytes: int = 800 * 1024  # most bytes they may take in their ConfigMap (the API's limit is 1 MiB)
+    external_url: str = ""  # how users reach us, for incident links: <external_url>/incidents/<id>
+    public_pages: bool = False  # the HTML pages without credentials (the JSON API always needs them)
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +261,7 @@ class Route:
     guards: GuardSettings = GuardSettings()  # already merged with `defaults`
     continue_: bool = False  # like Alertmanager's `continue`: keep matching later routes
     priority: int = 0  # its position in the config: work for earlier routes is taken first
+    notifications: NotifyPolicy = NotifyPolicy()  # already merged with `notifications.default`
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,9 +322,14 @@ class Config:
     limits: Limits = Limits()
     state: StateConfig = StateConfig()
     ownership: OwnershipConfig = OwnershipConfig()
+    notifications: NotificationsConfig = NotificationsConfig()
+    incidents: IncidentsConfig = IncidentsConfig()
     time_intervals: Mapping[str, tuple[TimeInterval, ...]] = field(default_factory=dict)
     rollout_health: RolloutHealthConfig = RolloutHealthConfig()
     routes: tuple[Route, ...] = field(default_factory=tuple)
+
+    def route(self, name: str | None) -> Route | None:
+        return next((r for r in self.routes if r.name == name), None)
 
 
 _DNS_LABEL_RE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")

@@ -45,6 +45,7 @@ class Revision:
     change_cause: str | None
     template_hash: str  # pod-template-hash / controller-revision-hash; identifies the template
     annotations: Mapping[str, str]
+    images: tuple[str, ...] = ()  # `container=image` of its pod template, for people (incident records)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from receiver.k8s.errors import (
     UndoRefused,
 )
 from receiver.k8s.events import EventRecorder
+from receiver.k8s.incidents import IncidentStore
 from receiver.k8s.results import RolloutOutcome, UndoResult
 from receiver.k8s.rollout import abort, history, undo
 from receiver.k8s.state import StateStore
@@ -32,6 +33,7 @@ __all__ = [
     "Conflict",
     "EventRecorder",
     "Forbidden",
+    "IncidentStore",
     "Invalid",
     "KubeClient",
     "KubeConfigError",

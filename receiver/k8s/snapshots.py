@@ -179,6 +179,17 @@ def revisions_of(snap: Snapshot) -> tuple[Revision, ...]:
                 change_cause=annotations.get(audit.CHANGE_CAUSE),
                 template_hash=str(template_hash),
                 annotations=annotations,
+                images=template_images(obj),
             )
         )
     return tuple(sorted(result, key=lambda r: (r.number, r.created_at)))
+
+
+def template_images(obj: Json) -> tuple[str, ...]:
+    """`container=image` for each container of a ReplicaSet's template or a ControllerRevision's data."""
+    holder = obj.get("data") if isinstance(obj.get("data"), dict) else obj
+    spec = holder.get("spec") if isinstance(holder, dict) else None
+    template = spec.get("template") if isinstance(spec, dict) else None
+    pod = template.get("spec") if isinstance(template, dict) else None
+    containers = pod.get("containers") if isinstance(pod, dict) else None
+    return tuple(f"{c.get('name', '')}={c.get('image', '')}" for c in containers or () if isinstance(c, dict))

@@ -24,7 +24,16 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from receiver.core.ledger import Breaker, Claim, GuardState, Outcome, PendingConfirmation, Tombstone, prune
+from receiver.core.ledger import (
+    Breaker,
+    Claim,
+    GuardState,
+    Outcome,
+    PendingConfirmation,
+    Tombstone,
+    Verification,
+    prune,
+)
 from receiver.core.settings import Config, StateConfig
 from receiver.core.timefmt import format_rfc3339_precise, parse_rfc3339, parse_rfc3339_or_none
 from receiver.core.workload import WorkloadKind, WorkloadRef
@@ -204,6 +213,13 @@ def encode(state: GuardState) -> dict[str, Any]:
                 "finished_at": _iso(c.finished_at),
                 "message": c.message,
                 "verify_timeout_seconds": c.verify_timeout.total_seconds() if c.verify_timeout else None,
+                "route": c.route,
+                "uid": c.uid,
+                "clears_within_seconds": c.clears_within.total_seconds() if c.clears_within else None,
+                "did_not_help_counts": c.did_not_help_counts,
+                "clears_by": _iso(c.clears_by),
+                "verification": c.verification.value if c.verification else None,
+                "verified_at": _iso(c.verified_at),
             }
             for c in state.claims
         ],
@@ -246,6 +262,13 @@ def _claim(doc: Mapping[str, Any]) -> Claim:
         finished_at=_time(doc.get("finished_at")),
         message=str(doc.get("message", "")),
         verify_timeout=_seconds(doc.get("verify_timeout_seconds")),
+        route=str(doc.get("route") or ""),
+        uid=str(doc.get("uid") or ""),
+        clears_within=_seconds(doc.get("clears_within_seconds")),
+        did_not_help_counts=bool(doc.get("did_not_help_counts", True)),
+        clears_by=_time(doc.get("clears_by")),
+        verification=Verification(doc["verification"]) if doc.get("verification") else None,
+        verified_at=_time(doc.get("verified_at")),
     )
 
 

@@ -23,6 +23,9 @@ class WorkItem:
     received_at: datetime
     source: Source
     priority: int = 0  # lower first: the route's position in the config
+    # A due confirmation: when the alert was first seen and waited for (for its incident record).
+    first_received_at: datetime | None = None
+    waited_from: datetime | None = None
 
     @property
     def size(self) -> int:

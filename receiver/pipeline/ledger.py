@@ -9,11 +9,12 @@ left?) sees exactly the state it changes, on every replica.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from receiver.core import ledger as transitions
 from receiver.core.decisions import Decision, Verdict
-from receiver.core.ledger import Claim, GuardState, Outcome, PendingConfirmation, Waiting
+from receiver.core.ledger import Claim, GuardState, Outcome, PendingConfirmation, Verification, Waiting
 from receiver.core.rollout_health import is_watch_item
 from receiver.core.settings import Config
 from receiver.core.text import MAX_EVENT_MESSAGE_BYTES, one_line
@@ -63,18 +64,34 @@ class Ledger:
             lambda s: _same(transitions.release_claim(s, key, self._holder)), now=self._clock()
         )
 
-    async def finish(self, key: str, outcome: Outcome, message: str) -> bool:
-        """Record the rollout's outcome; False when another replica recorded it first."""
+    async def finish(self, key: str, outcome: Outcome, message: str) -> Claim | None:
+        """Record the rollout's outcome; the claim as it is now (verifying, or with its verification),
+        or None when another replica recorded it first."""
         now = self._clock()
         message = one_line(message, MAX_EVENT_MESSAGE_BYTES)  # the state document stays bounded
 
-        def finish(state: GuardState) -> tuple[GuardState, bool]:
+        def finish(state: GuardState) -> tuple[GuardState, Claim | None]:
             claim = state.claim(key)
             if claim is None or claim.outcome is not None:
-                return state, False
-            return transitions.record_outcome(state, key, outcome, message, now, self._breaker_failures), True
+                return state, None
+            state = transitions.record_outcome(state, key, outcome, message, now, self._breaker_failures)
+            return state, state.claim(key)
 
         return await self._store.update(finish, now=now)
+
+    async def verify(self, key: str, verification: Verification) -> Claim | None:
+        """End a claim's verification; the claim after it, or None when it was not verifying any more
+        (another replica, or a resolve, ended it first)."""
+        now = self._clock()
+
+        def verify(state: GuardState) -> tuple[GuardState, Claim | None]:
+            claim = state.claim(key)
+            if claim is None or not claim.verifying:
+                return state, None
+            state = transitions.verify(state, key, verification, now, self._breaker_failures)
+            return state, state.claim(key)
+
+        return await self._store.update(verify, now=now)
 
     async def take_over(self, claim: Claim) -> bool:
         """Make an orphaned claim ours; False when it was finished, released or taken over meanwhile."""
@@ -100,11 +117,20 @@ class Ledger:
     async def forget_pending(self, key: str) -> None:
         await self._store.update(lambda s: _same(transitions.remove_pending(s, key)), now=self._clock())
 
-    async def resolve(self, alert_key: str) -> tuple[PendingConfirmation, ...]:
-        """The alert resolved: its pending confirmations are cancelled and a tombstone makes the resolve win
-        over any firing copy still on its way, on every replica."""
+    async def resolve(self, alert_key: str) -> Resolution:
+        """The alert resolved: its pending confirmations are cancelled, a tombstone makes the resolve win
+        over any firing copy still on its way, on every replica, and the rollbacks it caused that were
+        verifying recovered, all in one write."""
         now = self._clock()
-        return await self._store.update(lambda s: transitions.resolve(s, alert_key, now), now=now)
+
+        def resolve(state: GuardState) -> tuple[GuardState, Resolution]:
+            first = state.resolved_at(alert_key) is None
+            state, cancelled = transitions.resolve(state, alert_key, now)
+            state, recovered = transitions.recover(state, alert_key, now, self._breaker_failures)
+            claims = tuple(c for c in state.claims if c.alert_key == alert_key)
+            return state, Resolution(cancelled, recovered, claims, first)
+
+        return await self._store.update(resolve, now=now)
 
     async def cancel_inactive_pending(self, active: set[str]) -> int:
         """Cancel pending confirmations of alerts Alertmanager no longer reports as active."""
@@ -141,6 +167,18 @@ class Ledger:
             return after, (state, after)
 
         return await self._store.update(reset, now=now)
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """What a resolve changed: the confirmations it cancelled, the claims whose verification it ended
+    (as they were before), every claim of the episode (as they are now), and whether it was the first
+    resolve of the episode (a repeat from Alertmanager or an HA peer changes nothing)."""
+
+    cancelled: tuple[PendingConfirmation, ...]
+    recovered: tuple[Claim, ...]
+    claims: tuple[Claim, ...]
+    first: bool
 
 
 def breaker_summary(state: GuardState, *, was_open: bool | None = None) -> dict[str, object]:

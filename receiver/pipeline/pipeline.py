@@ -10,6 +10,9 @@
             ROLLBACK  -> Rollback  -> Verify
             DRY_RUN   -> DryRun
             otherwise -> Decline
+      Verify: the rollout's end, then the alert's resolve (Resolved, or Alertmanager's API in Recovery)
+      within `verify.alert_clears_within`, else did_not_help (Recovery); each step lands in the incident
+      record and reaches the route's notification channels
       a Conflict (the workload changed under us) -> decide again on fresh state, up to MAX_CONFLICTS
 
 Exactly once per (alert episode, workload) with any number of replicas and restarts: the decision is made
@@ -48,9 +51,11 @@ from receiver.k8s import (
 )
 from receiver.pipeline.decision_log import DecisionLog
 from receiver.pipeline.dedupe import SeenSet
+from receiver.pipeline.incidents import IncidentRecorder
 from receiver.pipeline.inflight import InFlight
 from receiver.pipeline.items import WorkItem
 from receiver.pipeline.ledger import Ledger, breaker_summary
+from receiver.pipeline.notifying import Notifier
 from receiver.pipeline.reconcile import ReceiverName
 from receiver.pipeline.recovery import Recovery
 from receiver.pipeline.reporting import Reporter
@@ -110,6 +115,8 @@ class Pipeline:
         self._health = health
         self.holder = holder or default_holder()
         self._ledger = Ledger(kube, config, holder=self.holder, clock=clock)
+        self.incidents = IncidentRecorder(kube, config, clock=clock, holder=self.holder, metrics=metrics)
+        self._notify = Notifier(self.config, metrics=metrics, incidents=self.incidents, clock=clock)
         self._report = Reporter(
             kube=kube,
             events=events,
@@ -118,6 +125,7 @@ class Pipeline:
             config=self.config,
             clock=clock,
             seen=seen,
+            notifier=self._notify,
         )
         deps = Deps(
             kube=kube,
@@ -126,6 +134,8 @@ class Pipeline:
             config=self.config,
             clock=clock,
             holder=self.holder,
+            incidents=self.incidents,
+            notify=self._notify,
         )
         self._deps = deps
         self._inflight = InFlight()
@@ -139,7 +149,7 @@ class Pipeline:
         self._rollback = Rollback(deps, verify)
         self._dry_run = DryRun(deps)
         self._decline = Decline(deps)
-        self._resolved = Resolved(deps)
+        self._resolved = Resolved(deps, verify)
         self.recovery = Recovery(deps, handle=self.handle, verify=verify, inflight=self._inflight)
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -254,6 +264,8 @@ class Pipeline:
             self._health.apply_config(config)
         if (self._health is not None) != config.rollout_health.enabled:
             logger.warning("rollout_health.enabled changed: takes effect after a restart")
+        self.incidents.configure(config)
+        self._notify.configure(config)
 
     async def reset_breaker(self, actor: str) -> dict[str, object]:
         """A human closes the circuit breaker (CLI or authenticated HTTP)."""
@@ -285,6 +297,7 @@ class Pipeline:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        await self._notify.close()  # what is still queued gets a few seconds, then is recorded as dropped
 
     async def _tick_forever(self) -> None:
         while True:

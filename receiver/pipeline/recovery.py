@@ -1,10 +1,15 @@
-"""Recovery: due confirmations are decided again, and claims a crash left open are finished.
+"""Recovery: due confirmations are decided again, claims a crash left open are finished, and rollbacks
+whose alert did not resolve in time are ended as `did_not_help`.
 
 `tick()` runs at start and every few seconds on every replica. A claim is an orphan when no process works
 on it any more: ours from before a restart, or another replica's whose reservation went stale (no patch
 within `state.takeover_after`) or whose verification should long be over. The patch is recognised by our
 `last-alert` annotation: without it the reservation never led to a rollback and is released; with it, the
 rollout is followed to its outcome, so a killed replica neither rolls back twice nor loses the outcome.
+
+Verification needs no owner: it is state in the ledger (`clears_by`), so every replica's tick looks at
+the claims still verifying, asks Alertmanager (when `alertmanager.urls` is set) whether the episode is
+still listed, and ends the ones whose time is up; the ledger lets exactly one of them win.
 """
 
 from __future__ import annotations
@@ -13,11 +18,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
+from receiver.alertmanager import AlertmanagerAPIClient, AlertmanagerUnavailable
 from receiver.core.alerts import alert_from_webhook_shape
 from receiver.core.annotations import LAST_ALERT, ROLLED_BACK_AT
 from receiver.core.decisions import Source
-from receiver.core.ledger import Claim, Outcome, PendingConfirmation
-from receiver.core.timefmt import parse_rfc3339_or_none
+from receiver.core.incidents import StepKind, incident_id
+from receiver.core.ledger import Claim, Outcome, PendingConfirmation, Verification
+from receiver.core.timefmt import parse_rfc3339, parse_rfc3339_or_none
 from receiver.k8s import NotFound, read_facts
 from receiver.pipeline.inflight import InFlight
 from receiver.pipeline.items import WorkItem
@@ -25,6 +32,9 @@ from receiver.pipeline.stages.base import Deps
 from receiver.pipeline.stages.verify import Verify
 
 logger = logging.getLogger(__name__)
+
+# How often one replica asks Alertmanager about one verifying rollback.
+VERIFY_POLL = timedelta(seconds=10)
 
 
 class Recovery:
@@ -40,6 +50,8 @@ class Recovery:
         self._handle = handle
         self._verify = verify
         self._inflight = inflight
+        self._api: AlertmanagerAPIClient | None = None
+        self._asked: dict[str, datetime] = {}  # claim key -> when we last asked Alertmanager about it
 
     async def tick(self) -> None:
         """Re-evaluate due confirmations and finish claims a crash left open."""
@@ -53,6 +65,49 @@ class Recovery:
         for claim in state.claims:
             if claim.outcome is None and claim.key not in self._inflight and self._orphaned(claim, now):
                 await self._recover(claim)
+        verifying = {c.key for c in state.claims if c.verifying}
+        for claim in state.claims:
+            if claim.verifying:
+                await self._verification(claim, now)
+        self._asked = {k: v for k, v in self._asked.items() if k in verifying}
+
+    async def _verification(self, claim: Claim, now: datetime) -> None:
+        """A rollback waiting for its alert to resolve: recovered when Alertmanager no longer lists the
+        episode, did_not_help once `clears_by` passed with the alert still there."""
+        assert claim.clears_by is not None
+        due = claim.clears_by <= now
+        listed = await self._listed(claim, now, force=due)
+        if listed is False:
+            after = await self._deps.ledger.verify(claim.key, Verification.RECOVERED)
+            if after is not None:
+                await self._verify.concluded(
+                    after, resolved_at=now, how="Alertmanager no longer lists the alert"
+                )
+        elif due:
+            after = await self._deps.ledger.verify(claim.key, Verification.DID_NOT_HELP)
+            if after is not None:
+                await self._verify.concluded(after, resolved_at=None, how="its time ran out")
+
+    async def _listed(self, claim: Claim, now: datetime, *, force: bool) -> bool | None:
+        """Whether Alertmanager still lists the claim's episode; None when it is not configured, was
+        asked recently, or did not answer (nothing is concluded from silence)."""
+        settings = self._deps.config().alertmanager
+        if not settings.urls:
+            return None
+        last = self._asked.get(claim.key)
+        if not force and last is not None and now - last < VERIFY_POLL:
+            return None
+        self._asked[claim.key] = now
+        if self._api is None or self._api.settings is not settings:
+            self._api = AlertmanagerAPIClient(settings)
+        fingerprint, _, starts = claim.alert_key.partition("@")
+        try:
+            return await self._api.episode_listed(claim.alert_name, fingerprint, parse_rfc3339(starts))
+        except (AlertmanagerUnavailable, ValueError) as exc:
+            logger.info(
+                "cannot ask Alertmanager about a verifying rollback: %s", exc, extra={"claim": claim.key}
+            )
+            return None
 
     async def _confirm(self, pending: PendingConfirmation) -> None:
         deps = self._deps
@@ -69,6 +124,8 @@ class Recovery:
             truncated_alerts=0,
             received_at=deps.clock(),
             source=Source.CONFIRMATION,
+            first_received_at=pending.created_at,
+            waited_from=pending.created_at,
         )
         await self._handle(item)
 
@@ -85,9 +142,11 @@ class Recovery:
             f"{claim.target} was {what} after our rollback and no longer carries its audit annotation; "
             "its rollout cannot be followed"
         )
-        if await deps.ledger.finish(claim.key, Outcome.UNKNOWN, message):
+        finished = await deps.ledger.finish(claim.key, Outcome.UNKNOWN, message)
+        if finished is not None:
             deps.report.metrics.rollbacks.labels(result=Outcome.UNKNOWN.value).inc()
             logger.warning(message, extra={"claim": claim.key, "outcome": Outcome.UNKNOWN.value})
+            await self._verify.rollout_ended(finished, message)
 
     def _orphaned(self, claim: Claim, now: datetime) -> bool:
         if claim.holder == self._deps.holder:
@@ -105,6 +164,13 @@ class Recovery:
         deps = self._deps
         if not await deps.ledger.take_over(claim):
             return
+        before = "this replica before a restart" if claim.holder == deps.holder else f"replica {claim.holder}"
+        step = deps.incidents.step(
+            StepKind.TAKEN_OVER,
+            f"{deps.holder} took over from {before}, which stopped following it",
+            key=f"taken_over/{deps.holder}/{claim.holder}",
+        )
+        await deps.incidents.record(incident_id(claim.key), step)
         with self._inflight.claim(claim.key):
             try:
                 facts = await read_facts(deps.kube, claim.target)

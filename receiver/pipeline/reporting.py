@@ -13,13 +13,14 @@ from collections.abc import Callable
 from datetime import datetime
 
 from receiver.core.alerts import Alert, AlertStatus
-from receiver.core.decisions import EVENT_FOR_VERDICT, Decision, EventReason
+from receiver.core.decisions import EVENT_FOR_VERDICT, Decision, EventReason, Verdict
 from receiver.core.ledger import GuardState
-from receiver.core.settings import Config, Route
+from receiver.core.settings import Config, NoticeKind, Route
 from receiver.core.workload import WorkloadFacts, WorkloadRef
 from receiver.k8s import EventRecorder, KubeClient
 from receiver.pipeline.decision_log import DecisionLog
 from receiver.pipeline.dedupe import SeenSet, seen_key
+from receiver.pipeline.notifying import Notifier
 from receiver.telemetry.metrics import Metrics
 
 logger = logging.getLogger(__name__)
@@ -39,8 +40,10 @@ class Reporter:
         config: Callable[[], Config],
         clock: Callable[[], datetime],
         seen: SeenSet | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self._kube = kube
+        self.notifier = notifier
         self._seen = seen
         self._events = events
         self._decisions = decisions
@@ -57,6 +60,12 @@ class Reporter:
         forgotten by the intake's dedupe, so Alertmanager's next delivery decides again.
         """
         self._decisions.record(decision)
+        if (
+            self.notifier is not None
+            and decision.final
+            and decision.verdict in (Verdict.SKIP, Verdict.NOTIFY)
+        ):
+            self.notifier.about_decision(NoticeKind.SKIPPED, decision)  # only reasons a human must act on
         if decision.final:
             self._decided[(decision.alert_key, decision.route or "")] = None
             while len(self._decided) > DECIDED_MEMORY:

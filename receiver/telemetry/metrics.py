@@ -38,6 +38,9 @@ REVISION = os.environ.get("ROLLBACK_RECEIVER_REVISION", "unknown")
 
 # Rollbacks include following the rollout to completion, so the buckets reach well past a minute.
 _ROLLBACK_BUCKETS = (1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0)
+# Alert start to patch spans Prometheus' `for:`, Alertmanager's group_wait and confirmation delays.
+_ALERT_TO_PATCH_BUCKETS = (5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0)
+_RECEIPT_TO_PATCH_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 600.0)
 _FAST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -64,8 +67,10 @@ class Metrics:
         def gauge(name: str, doc: str, labels: tuple[str, ...] = ()) -> Gauge:
             return Gauge(f"{PREFIX}_{name}", doc, labels, registry=registry)
 
-        def histogram(name: str, doc: str, buckets: tuple[float, ...]) -> Histogram:
-            return Histogram(f"{PREFIX}_{name}", doc, registry=registry, buckets=buckets)
+        def histogram(
+            name: str, doc: str, buckets: tuple[float, ...], labels: tuple[str, ...] = ()
+        ) -> Histogram:
+            return Histogram(f"{PREFIX}_{name}", doc, labels, registry=registry, buckets=buckets)
 
         # intake
         self.alerts_received = counter(
@@ -104,6 +109,28 @@ class Metrics:
             "rollback_duration_seconds",
             "Time from the undo patch to the end of the rollout.",
             _ROLLBACK_BUCKETS,
+        )
+        self.alert_to_patch = histogram(
+            "alert_to_patch_seconds",
+            "Time from the alert's start (startsAt) to the accepted undo patch, by route.",
+            _ALERT_TO_PATCH_BUCKETS,
+            ("route",),
+        )
+        self.receipt_to_patch = histogram(
+            "receipt_to_patch_seconds",
+            "Time from the alert's first delivery to us to the accepted undo patch, by route.",
+            _RECEIPT_TO_PATCH_BUCKETS,
+            ("route",),
+        )
+        self.verifications = counter(
+            "verifications_total",
+            "Rollbacks by what they did for their alert: recovered, did_not_help, rollout_failed, unknown.",
+            ("result",),
+        )
+        self.notifications = counter(
+            "notifications_total",
+            "Notifications by channel and result: sent, failed (after every attempt), dropped (queue full).",
+            ("channel", "result"),
         )
         self.budget_remaining = gauge(
             "budget_remaining", "Rollbacks left in the current window, by scope.", ("scope",)
@@ -153,6 +180,8 @@ class Metrics:
         # Series that dashboards and alerts read should exist at 0 before the first event.
         for status in ("firing", "resolved"):
             self.alerts_received.labels(status=status)
+        for result in ("recovered", "did_not_help", "rollout_failed", "unknown"):
+            self.verifications.labels(result=result)
         self.circuit_breaker_open.set(0)
         self.inflight_rollbacks.set(0)
 

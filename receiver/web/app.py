@@ -15,6 +15,7 @@ from aiohttp import web
 from prometheus_client.aiohttp import make_aiohttp_handler
 
 from receiver.web import handlers
+from receiver.web import incidents as incident_pages
 from receiver.web.access import authorized, is_protected, unauthorized
 from receiver.web.backend import BACKEND, Backend
 from receiver.web.body import BodyBudget
@@ -25,7 +26,9 @@ logger = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def create_app(backend: Backend) -> web.Application:
+def create_app(
+    backend: Backend, *, incidents: incident_pages.IncidentSource | None = None
+) -> web.Application:
     app = web.Application(
         middlewares=[track_connections, count_webhook_requests, errors_as_json, authenticate],
         # Bodies are read by receiver.web.body within server.max_body_bytes (they follow reloads);
@@ -45,6 +48,8 @@ def create_app(backend: Backend) -> web.Application:
     app.router.add_get("/api/v1/decisions", handlers.decisions)
     app.router.add_get("/api/v1/readiness", handlers.readiness_details)
     app.router.add_get("/metrics", make_aiohttp_handler(backend.metrics.registry))
+    if incidents is not None:
+        incident_pages.install(app, incidents)  # the pages authenticate by themselves (they may be public)
     return app
 
 

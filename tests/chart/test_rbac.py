@@ -97,18 +97,18 @@ CALL_SITES: dict[tuple[str, str, str], list[tuple[str, str]]] = {
         )
     ],
     ("", "configmaps", "create"): [
-        (
-            "k8s/state.py",
-            r'\.request\(\s*"create",\s*self\._collection',
-        )
+        ("k8s/state.py", r'\.request\(\s*"create",\s*self\._collection'),
+        ("k8s/incidents.py", r'\.request\(\s*"create",\s*self\._collection'),
     ],
     ("", "configmaps", "get"): [
         ("k8s/state.py", r'\.request\("get", self\._path'),
         ("k8s/state.py", r'\.request\("get", self\._mirror_path'),
+        ("k8s/incidents.py", r'\.request\("get", self\._path'),
     ],
     ("", "configmaps", "patch"): [
         ("k8s/state.py", r'\.request\(\s*"patch",\s*self\._path'),
         ("k8s/state.py", r'\.request\(\s*"patch", self\._mirror_path'),
+        ("k8s/incidents.py", r'\.request\(\s*"patch",\s*self\._path'),
     ],
 }
 
@@ -210,14 +210,14 @@ def test_the_watch_grants_come_only_with_the_rollout_health_source() -> None:
     assert granted() - granted(rollout_health=False) == ROLLOUT_HEALTH_ONLY
 
 
-def test_state_grants_are_limited_to_the_state_configmap_and_its_breaker_mirror() -> None:
+def test_state_grants_are_limited_to_the_state_its_breaker_mirror_and_the_incident_records() -> None:
     docs = render()
     state_role = next(d for d in docs if d["kind"] == "Role" and d["metadata"]["name"] == f"{RELEASE}-state")
     named = {
         rule_verb: rule.get("resourceNames") for rule in state_role["rules"] for rule_verb in rule["verbs"]
     }
-    both = [f"{RELEASE}-state", f"{RELEASE}-state-breaker"]
-    assert named == {"create": None, "get": both, "patch": both}
+    three = [f"{RELEASE}-state", f"{RELEASE}-state-breaker", f"{RELEASE}-state-incidents"]
+    assert named == {"create": None, "get": three, "patch": three}
 
 
 def test_call_site_files_exist() -> None:

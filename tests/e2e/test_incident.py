@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from incident_checks import assert_in_order, assert_readable_everywhere, wait_for_incident
 
 from demo import incident
 from demo.exporter import ErrorRateExporter, deployment_image_reader
@@ -109,6 +110,7 @@ def test_seed_incident_rolls_back_once_to_v1_1_0_and_records_the_resolve(
     exporter: ErrorRateExporter,
     prometheus_factory: Callable[..., Prometheus],
     deploy_seed: DeploySeed,
+    tmp_path: Path,
 ) -> None:
     rules = prometheus_rules(TIMINGS, only=["HighErrorRate"]).document
     prometheus = prometheus_factory(
@@ -179,6 +181,33 @@ def test_seed_incident_rolls_back_once_to_v1_1_0_and_records_the_resolve(
     assert (
         incident.revision_of(incident.read_deployment(control_plane, SHOP)) == 4
     )  # nothing after the resolve
+
+    # The seed's "Document Incident": one record, every step in order, the same through every reader.
+    record = wait_for_incident(receiver, "HighErrorRate", "recovered")
+    assert_in_order(
+        record, ["alert_started", "received", "decided", "patched", "rollout_complete", "alert_resolved"]
+    )
+    assert record["workload"] == {"kind": "Deployment", "namespace": SHOP, "name": DEPLOYMENT}
+    assert record["revision"] == {"from": 3, "to": 2}
+    assert record["images"] == {
+        "before": [f"{incident.CONTAINER}={incident.BAD_RELEASE.image}"],
+        "after": [f"{incident.CONTAINER}={incident.GOOD_RELEASE.image}"],
+    }
+    assert record["change_cause"] == audit["kubernetes.io/change-cause"]
+    assert record["alert"]["key"] == decision["alert"] and record["route"] == "critical-and-high"
+    impact = record["impact"]
+    assert 0 < impact["alert_start_to_patch_seconds"] < impact["time_to_recovery_seconds"]
+    assert 0 <= impact["receipt_to_patch_seconds"] <= impact["alert_start_to_patch_seconds"]
+    assert metric_value(receiver.metrics(), "rollback_receiver_verifications_total", result="recovered") >= 1
+    assert receiver.metric("rollback_receiver_alert_to_patch_seconds_count", route="critical-and-high") >= 1
+    assert "RollbackRecovered" in reasons(our_events(control_plane, SHOP))
+    assert_readable_everywhere(
+        receiver,
+        control_plane.kubeconfig,
+        record,
+        tmp_path,
+        words=["recovered", incident.BAD_RELEASE.image, incident.GOOD_RELEASE.image, "Impact and resolution"],
+    )
 
 
 def test_medium_resolved_before_its_confirmation_delay_is_not_rolled_back(

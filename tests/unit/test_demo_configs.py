@@ -79,8 +79,11 @@ def test_derived_receiver_config_loads_and_changes_only_what_it_reports(tmp_path
         "namespaces.allow",
         "state",
         "own_namespace",
+        "incidents.external_url",
+        "incidents.public_pages",
         "routes[1] (medium).confirm_for",
     }
+    assert config.incidents.external_url == "http://127.0.0.1:18080" and config.incidents.public_pages
     assert (config.mode, config.cluster_name, config.defaults, config.limits) == (
         original.mode,
         original.cluster_name,

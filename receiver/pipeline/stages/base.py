@@ -11,8 +11,10 @@ from receiver.core.decisions import Decision, Reason, Remedy
 from receiver.core.settings import Config, RevisionChoice
 from receiver.core.workload import WorkloadRef
 from receiver.k8s import KubeClient, audit
+from receiver.pipeline.incidents import IncidentRecorder
 from receiver.pipeline.items import WorkItem
 from receiver.pipeline.ledger import Ledger
+from receiver.pipeline.notifying import Notifier
 from receiver.pipeline.reporting import Reporter
 
 Clock = Callable[[], datetime]
@@ -26,6 +28,8 @@ class Deps:
     config: Callable[[], Config]  # the config of the moment (a reload swaps it)
     clock: Clock
     holder: str  # this replica's identity in claims
+    incidents: IncidentRecorder
+    notify: Notifier
 
     @property
     def actor(self) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from receiver.core.decisions import Decision, Verdict
 from receiver.core.ledger import Claim, claim_key
+from receiver.core.rollout_health import is_watch_item
 from receiver.core.text import MAX_ALERT_NAME_BYTES, one_line
 from receiver.core.workload import WorkloadFacts
 from receiver.pipeline.items import WorkItem
@@ -31,6 +32,14 @@ class Reserve:
             claimed_at=self._deps.clock(),
             holder=self._deps.holder,
             verify_timeout=item.route.guards.verify_timeout,
+            route=item.route.name,
+            uid=facts.uid,
+            # A synthetic alert of the rollout-health watch never resolves: the rollout that completed
+            # (the health check that passes again) is its verification.
+            clears_within=None
+            if is_watch_item(item.group_key)
+            else item.route.guards.alert_clears_within or None,
+            did_not_help_counts=item.route.guards.did_not_help_counts,
         )
         return await self._deps.ledger.reserve(
             claim, item.route.name, lambda state: self._decide.on(item, facts, state)

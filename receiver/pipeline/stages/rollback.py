@@ -11,11 +11,15 @@ released. A patch whose answer was lost (connection cut after the server applied
 
 from __future__ import annotations
 
-from receiver.core.annotations import LAST_ALERT
+import asyncio
+from datetime import datetime
+
+from receiver.core.annotations import CHANGE_CAUSE, LAST_ALERT
 from receiver.core.decisions import Decision, Reason, Remedy
 from receiver.core.ledger import claim_key
+from receiver.core.settings import NoticeKind
 from receiver.core.workload import WorkloadFacts, WorkloadRef
-from receiver.k8s import Conflict, KubeError, UndoRefused, abort, read_facts, undo
+from receiver.k8s import Conflict, KubeError, UndoRefused, UndoResult, abort, read_facts, undo
 from receiver.k8s.snapshots import Snapshot
 from receiver.pipeline.items import WorkItem
 from receiver.pipeline.stages.base import Deps, requested_revision
@@ -35,6 +39,7 @@ class Rollback:
         key = claim_key(alert.episode_key, ref)
         applied_at = None
         await deps.report.report(decision, facts)
+        result: UndoResult | None = None
         try:
             if decision.remedy is Remedy.ABORT:
                 result = await abort(deps.kube, ref, decided_on=facts, audit=deps.audit(item, decision))
@@ -63,18 +68,61 @@ class Rollback:
                 await deps.report.report(failed, facts, warning=True)
                 return
         else:
-            if result.skipped:
+            if result is not None and result.skipped:
                 await deps.ledger.release(key)
                 skipped = (
                     Reason.ALREADY_ABORTED if decision.remedy is Remedy.ABORT else Reason.ALREADY_AT_TARGET
                 )
                 await deps.report.report(deps.skip(item, skipped, result.message, ref), facts)
                 return
-            applied_at = result.applied_at
+            applied_at = result.applied_at if result is not None else None
         patched_at = deps.clock()
         await deps.ledger.mark_patched(key, patched_at)
-        verify_for = item.route.guards.verify_timeout
-        await self._verify.run(key, ref, facts.uid, alert.name, verify_for, applied_at or patched_at)
+        self._observe(item, patched_at)
+        change_cause = result.annotations_written.get(CHANGE_CAUSE, "") if result is not None else ""
+        # The rollout is followed at once, as kubectl's `undo` then `status` would (a status read taken
+        # later than that can meet the bad revision's stale conditions); the record is opened meanwhile.
+        opening = asyncio.create_task(self._open(item, facts, decision, patched_at, change_cause))
+        await self._verify.run(
+            key,
+            ref,
+            facts.uid,
+            alert.name,
+            item.route.guards.verify_timeout,
+            applied_at or patched_at,
+            after_rollout=opening,
+        )
+
+    async def _open(
+        self,
+        item: WorkItem,
+        facts: WorkloadFacts,
+        decision: Decision,
+        patched_at: datetime,
+        change_cause: str,
+    ) -> None:
+        deps = self._deps
+        incident = await deps.incidents.opened(
+            item, facts, decision, patched_at=patched_at, change_cause=change_cause
+        )
+        deps.notify.about_rollback(
+            NoticeKind.TRIGGERED,
+            incident,
+            decision=decision,
+            message=decision.message,
+            reason=decision.reason,
+        )
+
+    def _observe(self, item: WorkItem, patched_at: datetime) -> None:
+        """Time to rollback, from the alert's start (the seed's matrix) and from its first delivery to us."""
+        metrics, route = self._deps.report.metrics, item.route.name
+        metrics.alert_to_patch.labels(route=route).observe(
+            max((patched_at - item.alert.starts_at).total_seconds(), 0.0)
+        )
+        received = item.first_received_at or item.received_at
+        metrics.receipt_to_patch.labels(route=route).observe(
+            max((patched_at - received).total_seconds(), 0.0)
+        )
 
     async def _patched_anyway(self, ref: WorkloadRef, alert_key: str) -> bool:
         try:

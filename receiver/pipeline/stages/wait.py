@@ -12,6 +12,7 @@ from receiver.core.alerts import alert_to_webhook_shape, compact
 from receiver.core.decisions import Decision, Reason, Verdict
 from receiver.core.ledger import PendingConfirmation, Waiting, pending_key
 from receiver.core.routing import route_references
+from receiver.core.settings import NoticeKind
 from receiver.core.workload import WorkloadFacts
 from receiver.pipeline.items import WorkItem
 from receiver.pipeline.stages.base import Deps
@@ -52,3 +53,5 @@ class Wait:
             # Alertmanager repeats the alert while we wait: record every decision, an Event for the first.
             assert decision.verdict is Verdict.WAIT
             await deps.report.report(decision, facts if waiting is Waiting.ADDED else None)
+            if waiting is Waiting.ADDED and decision.reason is Reason.CONFIRM_PENDING:
+                deps.notify.about_decision(NoticeKind.WAITING, decision)
