@@ -214,11 +214,24 @@ class ArgoRollouts:
     def plugin(
         self, *args: str, check: bool = True, timeout: float = 180, input: str | None = None
     ) -> subprocess.CompletedProcess[str]:
-        """Run the built `kubectl argo rollouts` plugin as the cluster admin."""
+        """Run the built `kubectl argo rollouts` plugin as the cluster admin.
+
+        `status` (a read) is run once more when the plugin panicked with "send on closed channel": its
+        watch can send one more update after it printed the end state and closed its channel, an open
+        upstream race (argoproj/argo-rollouts#4372), which says nothing about the Rollout."""
         cmd = [str(self.bins.plugin), f"--kubeconfig={self.cluster.kubeconfig}", *args]
-        result = subprocess.run(
-            cmd, input=input, capture_output=True, text=True, timeout=timeout, check=False, env=_plain_env()
-        )
+        for _ in range(2):
+            result = subprocess.run(
+                cmd,
+                input=input,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+                env=_plain_env(),
+            )
+            if not (args[:1] == ("status",) and "send on closed channel" in result.stderr):
+                break
         if check and result.returncode != 0:
             raise KubectlError(result.returncode, cmd, result.stdout, result.stderr)
         return result

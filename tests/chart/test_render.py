@@ -57,8 +57,18 @@ WORKLOAD_RULES = {
 STATE_CONFIGMAP = f"{RELEASE}-state"
 STATE_RULES = {
     ("", "configmaps", "create", ()),
-    ("", "configmaps", "get", (STATE_CONFIGMAP, f"{STATE_CONFIGMAP}-breaker")),
-    ("", "configmaps", "patch", (STATE_CONFIGMAP, f"{STATE_CONFIGMAP}-breaker")),
+    (
+        "",
+        "configmaps",
+        "get",
+        (STATE_CONFIGMAP, f"{STATE_CONFIGMAP}-breaker", f"{STATE_CONFIGMAP}-incidents"),
+    ),
+    (
+        "",
+        "configmaps",
+        "patch",
+        (STATE_CONFIGMAP, f"{STATE_CONFIGMAP}-breaker", f"{STATE_CONFIGMAP}-incidents"),
+    ),
 }
 
 

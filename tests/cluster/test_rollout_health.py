@@ -16,6 +16,8 @@ from harness.cluster import ClusterAccess
 from harness.pod_behaviours import CRASHLOOP, NEVER_READY, SLOW_READY
 from receiver.core.annotations import LAST_ALERT, ROLLED_BACK_AT
 from receiver.core.decisions import Source
+from receiver.core.incidents import OUTCOMES, Phase, incident_id
+from receiver.core.ledger import Outcome
 from receiver.core.timefmt import parse_rfc3339
 from tests.cluster.health_support import V2, health_config, watching
 
@@ -85,6 +87,17 @@ async def test_a_crash_looping_revision_is_rolled_back_long_before_its_deadline(
             rig.metric("rollback_receiver_rollout_health_findings_total", alertname="RolloutCrashLooping")
             == 1
         )
+        # A synthetic alert never resolves: the completed rollout is its verification, so the record ends
+        # `completed` and no did_not_help ever counts against the breaker for it.
+        for _ in range(120):
+            claim = next(c for c in (await rig.store.read()).claims if c.target.name == "api")
+            incident = await rig.pipeline.incidents.get(incident_id(claim.key))
+            if claim.outcome is not None and incident is not None and incident.phase in OUTCOMES:
+                break
+            await asyncio.sleep(0.5)
+        assert claim.clears_within is None and not claim.verifying and claim.outcome is Outcome.SUCCEEDED
+        assert incident is not None and incident.phase is Phase.COMPLETED, incident
+        assert rig.metric("rollback_receiver_circuit_breaker_open") == 0
 
 
 async def test_slow_readiness_inside_the_deadline_is_left_alone_and_never_ready_is_not(

@@ -113,9 +113,9 @@ async def test_a_stale_copy_costs_a_409_and_one_re_read_never_a_wrong_undo(
             assert "changed since the decision" in exc.message
         else:
             raise AssertionError("an undo computed on a stale copy must not apply")
-        # The stale PATCH was refused by its resourceVersion precondition; one GET + LIST showed what
-        # changed; nothing else was sent.
-        assert counting.verbs == ["patch", "get", "list"]
+        # The stale PATCH was refused by its resourceVersion precondition; one fresh read (GET, the
+        # ReplicaSets' LIST, the Rollouts' LIST for a workloadRef) showed what changed; nothing else was sent.
+        assert counting.verbs == ["patch", "get", "list", "list"]
         now = await real.request("get", f"/apis/apps/v1/namespaces/{namespace}/deployments/web")
         assert now["spec"]["template"]["spec"]["containers"][0]["image"] == V3, "no wrong undo"
         assert now["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3"
