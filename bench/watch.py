@@ -15,7 +15,8 @@ the sync and its peak (VmHWM), the requests the watch sent (LIST pages, WATCHes)
 Two shapes, one per question:
 
     # the watch with pods (issue: cost must not grow with cluster size): 5,000 Deployments of 1 pod
-    uv run python bench/watch.py --deployments 5000 --revisions 1 --replicas 1
+    # (a kwok node holds 110 pods, as a kubelet's default: give the pods enough nodes)
+    uv run python bench/watch.py --deployments 5000 --revisions 1 --replicas 1 --nodes 50
     # the cache's memory: 5,000 Deployments x 10 revisions (ReplicaSets), no pods
     uv run python bench/watch.py --deployments 5000 --revisions 10 --replicas 0
 
@@ -339,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steady", type=float, default=60.0, help="seconds of nothing happening to measure")
     parser.add_argument("--churn", type=int, default=100, help="Deployments rolled at once while measuring")
     parser.add_argument("--variants", default="off,watch,watch+cache")
-    parser.add_argument("--nodes", type=int, default=3)
+    parser.add_argument("--nodes", type=int, default=3, help="kwok nodes (110 pods each)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-watch-") as tmp:
         workdir = Path(tmp)

@@ -719,7 +719,7 @@ ROLLOUT_HEALTH = Section(
             Duration(positive=False),
             "a pod of the new ReplicaSet not ready this long, while the previous one was healthy (0: off)",
         ),
-        Key("cache", Boolean(), "decide on the watch's view of the workloads: only the undo PATCH is sent"),
+        Key("cache", Boolean(), "decide on the watch's copy of Deployments and ReplicaSets, not GET + LIST"),
         Key(
             "cache_max_objects",
             Integer(1),
