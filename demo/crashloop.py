@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from demo import incident
-from demo.stack import DEPLOYMENT, SHOP, STATE_NAMESPACE, Timings, example_receiver
+from demo.stack import DEPLOYMENT, SHOP, STATE_NAMESPACE, Timings, example_receiver, incidents_cli
 from demo.timeline import Timeline
 from harness.controlplane import ControlPlane
 from harness.http import HttpError
@@ -60,15 +60,18 @@ class CrashLoopDemo:
         self.timings = timings
         self.rollback_seen = False
         self.recovered_seen = False
+        self.incident_seen = False
+        self.incident_url = ""
 
     @property
     def succeeded(self) -> bool:
-        return self.rollback_seen and self.recovered_seen
+        return self.rollback_seen and self.recovered_seen and self.incident_seen
 
     def outcome(self, elapsed: float) -> str:
         return (
             f"Rolled back {DEPLOYMENT} to {incident.GOOD_RELEASE.image} on {ALERT}, with no alert rule, and "
-            f"saw its rollout complete, {elapsed:.0f}s after the start (control plane included)."
+            f"saw its rollout complete, {elapsed:.0f}s after the start (control plane included). "
+            f"The incident page: {self.incident_url}"
         )
 
     def start_stack(self) -> None:
@@ -155,6 +158,35 @@ class CrashLoopDemo:
             incident.pods(plane, SHOP),
         )
         t.step("rollback-receiver's metrics", self._metrics_summary())
+
+        # The seed's "Document Incident", from the product: a finding of the watch is verified by its
+        # rollout, so its record is `completed` once the restored revision rolled out.
+        listed = self.wait("the incident record to be complete", self._completed_incident)
+        markdown = self.incidents_cli("show", listed["id"], "-o", "markdown")
+        t.step(
+            f"Incident {listed['id']} as rollback-receiver recorded it "
+            f"(`rollback-receiver incidents show {listed['id']} -o markdown`)",
+            markdown,
+        )
+        self.incident_url = str(listed["url"])
+        t.step(
+            "The incident page (plain HTML, readable on a phone)",
+            f"{self.incident_url}\nall incidents: {self.receiver.url}/incidents",
+        )
+        self.incident_seen = True
+
+    def incidents_cli(self, *args: str) -> str:
+        try:
+            return incidents_cli(self.receiver, self.plane.kubeconfig, *args)
+        except RuntimeError as exc:
+            raise DemoFailed(str(exc)) from None
+
+    def _completed_incident(self) -> dict[str, Any] | None:
+        listed = json.loads(self.incidents_cli("list", "-o", "json"))["incidents"]
+        found: dict[str, Any] | None = next(
+            (e for e in listed if e["alert"] == ALERT and e["phase"] == "completed"), None
+        )
+        return found
 
     def wait(self, what: str, probe: Any) -> Any:
         try:

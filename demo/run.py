@@ -17,7 +17,6 @@ import contextlib
 import json
 import re
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -40,6 +39,7 @@ from demo.stack import (
     alertmanager_config,
     example_receiver,
     exporter_scrape_config,
+    incidents_cli,
     prometheus_rules,
 )
 from demo.timeline import Timeline
@@ -344,25 +344,10 @@ class Demo:
         return None
 
     def incidents_cli(self, *args: str) -> str:
-        """`rollback-receiver incidents ...` against the demo's cluster, with the receiver's own config."""
-        completed = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "receiver",
-                "incidents",
-                *args,
-                f"--config={self.receiver.config_file}",
-                f"--kubeconfig={self.plane.kubeconfig}",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        if completed.returncode != 0:
-            raise DemoFailed(f"rollback-receiver incidents {' '.join(args)} failed: {completed.stderr}")
-        return completed.stdout
+        try:
+            return incidents_cli(self.receiver, self.plane.kubeconfig, *args)
+        except RuntimeError as exc:
+            raise DemoFailed(str(exc)) from None
 
     def _recovered_incident(self) -> dict[str, Any] | None:
         listed = json.loads(self.incidents_cli("list", "-o", "json"))["incidents"]

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import copy
 import re
+import subprocess
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -203,3 +205,27 @@ def example_receiver(
     )
     process.configure(config.document)
     return process, config
+
+
+def incidents_cli(receiver: ReceiverProcess, kubeconfig: Path, *args: str) -> str:
+    """`rollback-receiver incidents ...` against the demo's cluster, with the receiver's own config: the
+    demos print the incident record from the product, not from demo code. Raises RuntimeError when it
+    fails."""
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "receiver",
+            "incidents",
+            *args,
+            f"--config={receiver.config_file}",
+            f"--kubeconfig={kubeconfig}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"rollback-receiver incidents {' '.join(args)} failed: {completed.stderr}")
+    return completed.stdout

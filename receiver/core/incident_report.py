@@ -70,7 +70,7 @@ def impact(incident: Incident) -> list[str]:
     if incident.time_to_patch is not None:
         line = f"Alert start to rollback: {span(incident.time_to_patch)}"
         if incident.receipt_to_patch is not None:
-            line += f" (first webhook to the undo patch: {span(incident.receipt_to_patch)})"
+            line += f" (first delivery to the undo patch: {span(incident.receipt_to_patch)})"
         lines.append(line + ".")
     if incident.rollout_duration is not None:
         lines.append(f"The rollout took {span(incident.rollout_duration)}.")

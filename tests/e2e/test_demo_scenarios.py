@@ -47,3 +47,6 @@ def test_crashloop_demo_rolls_back_with_no_alert_rule(tmp_path: Path) -> None:
     assert "rollback-receiver: RolloutCrashLooping (" in out  # the change-cause in the rollout history
     assert "All 3 pods Ready on ghcr.io/company/ecommerce:v1.1.0" in out
     assert 'rollback_receiver_rollbacks_total{result="succeeded"} 1.0' in out
+    # The incident record, printed by the product's CLI: verified by the rollout, so `completed`.
+    assert "as rollback-receiver recorded it (`rollback-receiver incidents show" in out
+    assert "The incident page: http://127.0.0.1:" in out

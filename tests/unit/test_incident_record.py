@@ -129,7 +129,7 @@ def test_markdown_is_a_post_mortem_starter_with_the_timeline_in_time_order() -> 
     ]
     assert order == sorted(order)
     assert "| +01:10 |" in text and "| +03:00 |" in text
-    assert "Alert start to rollback: 1m10s (first webhook to the undo patch: 1.0s)." in text
+    assert "Alert start to rollback: 1m10s (first delivery to the undo patch: 1.0s)." in text
     assert "Alert start to resolution (time to recovery): 3m." in text
     assert "ecommerce=ghcr.io/company/ecommerce:v1.2.0" in text and "v1.1.0" in text
     assert "## Follow-up (fill in)" in text and "- Root cause:" in text
