@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from receiver.core.alerts import Alert, AlertStatus
-from receiver.core.decisions import EVENT_FOR_VERDICT, Decision, EventReason, Verdict
+from receiver.core.decisions import EVENT_FOR_VERDICT, Decision, EventReason, Reason, Verdict
 from receiver.core.ledger import GuardState
 from receiver.core.settings import Config, NoticeKind, Route
 from receiver.core.workload import WorkloadFacts, WorkloadRef
@@ -56,8 +56,10 @@ class Reporter:
         """The decision log (log line, metric, ring buffer) and, when final, the decided memory.
 
         Only a final decision is remembered: WAIT and IN_PROGRESS must be fed again by reconciliation if the
-        replica holding them dies. A transient one (API error, conflict, workload not found yet) is also
-        forgotten by the intake's dedupe, so Alertmanager's next delivery decides again.
+        replica holding them dies. A transient one (API error, conflict, workload not found yet) and an
+        IN_PROGRESS one (another replica holds the reservation: if it dies before its patch, the reservation
+        is released) are also forgotten by the intake's dedupe, so Alertmanager's next delivery decides
+        again; the ledger keeps that to one rollback.
         """
         self._decisions.record(decision)
         if (
@@ -70,7 +72,7 @@ class Reporter:
             self._decided[(decision.alert_key, decision.route or "")] = None
             while len(self._decided) > DECIDED_MEMORY:
                 self._decided.popitem(last=False)
-        elif decision.transient and self._seen is not None:
+        elif (decision.transient or decision.reason == Reason.IN_PROGRESS) and self._seen is not None:
             self._seen.forget(seen_key(decision.alert_key, AlertStatus.FIRING.value, decision.route))
 
     def has_decided(self, alert: Alert, route: Route) -> bool:
