@@ -19,9 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from demo import incident
-from demo.stack import DEPLOYMENT, SHOP, STATE_NAMESPACE, Timings, example_receiver, incidents_cli
+from demo.stack import (
+    DEPLOYMENT,
+    SHOP,
+    STATE_NAMESPACE,
+    Timings,
+    example_receiver,
+    incidents_cli,
+    start_control_plane,
+)
 from demo.timeline import Timeline
-from harness.controlplane import ControlPlane
 from harness.http import HttpError
 from harness.metrics import metric_value
 from harness.pod_behaviours import CRASHLOOP, failing_template
@@ -77,16 +84,7 @@ class CrashLoopDemo:
     def start_stack(self) -> None:
         t = self.timeline
         t.note(f"work directory (configs, logs): {self.workdir}")
-        plane = ControlPlane(self.workdir / "cluster", nodes=NODES)
-        self.stack.callback(plane.stop, keep_logs=True)
-        plane.start()
-        self.plane = plane
-        startup = ", ".join(f"{k} {v:.1f}s" for k, v in plane.startup_seconds.items())
-        nodes = plane.kubectl("get", "nodes", "-o", "wide").stdout.strip()
-        t.step(
-            f"Control plane up at {plane.server} ({NODES} kwok nodes)",
-            f"{startup}\n$ kubectl get nodes\n{nodes}",
-        )
+        self.plane = plane = start_control_plane(self.workdir, self.stack, t, nodes=NODES)
         incident.ensure_namespace(plane, SHOP)
         incident.ensure_namespace(plane, STATE_NAMESPACE)
 

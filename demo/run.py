@@ -41,10 +41,10 @@ from demo.stack import (
     exporter_scrape_config,
     incidents_cli,
     prometheus_rules,
+    start_control_plane,
 )
 from demo.timeline import Timeline
 from harness.alertmanager import AlertmanagerCluster, get_alerts
-from harness.controlplane import ControlPlane
 from harness.http import HttpError
 from harness.metrics import metric_value
 from harness.processes import sigterm_as_interrupt
@@ -109,16 +109,7 @@ class Demo:
     def start_stack(self) -> None:
         t = self.timeline
         t.note(f"work directory (configs, logs): {self.workdir}")
-        plane = ControlPlane(self.workdir / "cluster", nodes=NODES)
-        self.stack.callback(plane.stop, keep_logs=True)
-        plane.start()
-        self.plane = plane
-        startup = ", ".join(f"{k} {v:.1f}s" for k, v in plane.startup_seconds.items())
-        nodes = plane.kubectl("get", "nodes", "-o", "wide").stdout.strip()
-        t.step(
-            f"Control plane up at {plane.server} ({NODES} kwok nodes)",
-            f"{startup}\n$ kubectl get nodes\n{nodes}",
-        )
+        self.plane = plane = start_control_plane(self.workdir, self.stack, t, nodes=NODES)
 
         incident.ensure_namespace(plane, SHOP)
         incident.ensure_namespace(plane, STATE_NAMESPACE)

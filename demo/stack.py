@@ -10,12 +10,15 @@ import re
 import subprocess
 import sys
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from demo.timeline import Timeline
+from harness.controlplane import ControlPlane
 from harness.receiver import ReceiverProcess
 from receiver.core.durations import parse_duration
 
@@ -229,3 +232,18 @@ def incidents_cli(receiver: ReceiverProcess, kubeconfig: Path, *args: str) -> st
     if completed.returncode != 0:
         raise RuntimeError(f"rollback-receiver incidents {' '.join(args)} failed: {completed.stderr}")
     return completed.stdout
+
+
+def start_control_plane(workdir: Path, stack: ExitStack, timeline: Timeline, *, nodes: int) -> ControlPlane:
+    """The demo's control plane with `nodes` kwok nodes, stopped (logs kept) when `stack` closes; its
+    start-up times and nodes are the timeline's first step."""
+    plane = ControlPlane(workdir / "cluster", nodes=nodes)
+    stack.callback(plane.stop, keep_logs=True)
+    plane.start()
+    startup = ", ".join(f"{k} {v:.1f}s" for k, v in plane.startup_seconds.items())
+    listed = plane.kubectl("get", "nodes", "-o", "wide").stdout.strip()
+    timeline.step(
+        f"Control plane up at {plane.server} ({nodes} kwok nodes)",
+        f"{startup}\n$ kubectl get nodes\n{listed}",
+    )
+    return plane

@@ -8,15 +8,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from argo_support import HASH_LABEL, REVISION, REVISION_HISTORY, canary, get_rollout
+
 from harness.argo_rollouts import ArgoRollouts
 from harness.cluster import ClusterAccess
 from harness.metrics import metric_samples
 from harness.processes import tcp_sockets
 from harness.waiting import eventually
 
-HASH_LABEL = "rollouts-pod-template-hash"
-REVISION = "rollout.argoproj.io/revision"
-REVISION_HISTORY = "rollout.argoproj.io/revision-history"
 WORKLOAD_GENERATION = "rollout.argoproj.io/workload-generation"
 STATUS_TIMEOUT = ("--timeout", "120s")
 
@@ -25,37 +24,9 @@ def pod_template(app: str, image: str) -> dict[str, Any]:
     return {"metadata": {"labels": {"app": app}}, "spec": {"containers": [{"name": "app", "image": image}]}}
 
 
-def canary_rollout(
-    name: str, image: str, *, replicas: int = 4, steps: list[dict[str, Any]] | None = None
-) -> dict[str, Any]:
-    return {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Rollout",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": replicas,
-            "revisionHistoryLimit": 10,
-            "selector": {"matchLabels": {"app": name}},
-            "template": pod_template(name, image),
-            "strategy": {
-                "canary": {
-                    "steps": steps
-                    if steps is not None
-                    else [{"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {"duration": "1s"}}]
-                }
-            },
-        },
-    }
-
-
 def apply(cp: ClusterAccess, namespace: str, *manifests: dict[str, Any]) -> None:
     document = {"apiVersion": "v1", "kind": "List", "items": list(manifests)}
     cp.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(document))
-
-
-def get_rollout(cp: ClusterAccess, namespace: str, name: str) -> dict[str, Any]:
-    rollout: dict[str, Any] = cp.kubectl_json("get", "rollout.argoproj.io", name, "-n", namespace)
-    return rollout
 
 
 def wait_for_phase(cp: ClusterAccess, namespace: str, name: str, phase: str) -> dict[str, Any]:
@@ -128,7 +99,7 @@ def test_controller_serves_on_loopback_and_talks_only_to_the_loopback_apiserver(
     argo_rollouts: ArgoRollouts, control_plane: ClusterAccess, namespace: str
 ) -> None:
     argo, cp = argo_rollouts, control_plane
-    apply(cp, namespace, canary_rollout("probe", "registry.example/probe:1.0.0", replicas=1))
+    apply(cp, namespace, canary("probe", "registry.example/probe:1.0.0", replicas=1))
     wait_for_phase(cp, namespace, "probe", "Healthy")
 
     assert argo.process is not None and argo.process.pid is not None
@@ -155,14 +126,14 @@ def test_canary_pauses_at_its_steps_and_promote_completes_it(
     argo_rollouts: ArgoRollouts, control_plane: ClusterAccess, namespace: str
 ) -> None:
     argo, cp, ns = argo_rollouts, control_plane, namespace
-    apply(cp, ns, canary_rollout("shop", "registry.example/shop:1.0.0"))
+    apply(cp, ns, canary("shop", "registry.example/shop:1.0.0"))
     first = argo.plugin("status", "shop", "-n", ns, *STATUS_TIMEOUT)
     assert first.stdout.splitlines()[-1] == "Healthy"
     wait_for_ready_images(cp, ns, "shop", ["registry.example/shop:1.0.0"] * 4)
     [rs1] = replica_sets_by_revision(cp, ns, "shop").values()
     assert rs1["metadata"]["ownerReferences"][0]["kind"] == "Rollout"
 
-    apply(cp, ns, canary_rollout("shop", "registry.example/shop:2.0.0"))
+    apply(cp, ns, canary("shop", "registry.example/shop:2.0.0"))
     paused = wait_for_phase(cp, ns, "shop", "Paused")
     assert paused["status"]["message"] == "CanaryPauseStep"
     assert paused["status"]["currentStepIndex"] == 1
@@ -199,9 +170,9 @@ def test_abort_returns_to_the_stable_replicaset_and_undo_then_reverts_the_templa
     argo_rollouts: ArgoRollouts, control_plane: ClusterAccess, namespace: str
 ) -> None:
     argo, cp, ns = argo_rollouts, control_plane, namespace
-    apply(cp, ns, canary_rollout("cart", "registry.example/cart:1.0.0"))
+    apply(cp, ns, canary("cart", "registry.example/cart:1.0.0"))
     wait_for_phase(cp, ns, "cart", "Healthy")
-    apply(cp, ns, canary_rollout("cart", "registry.example/cart:2.0.0"))
+    apply(cp, ns, canary("cart", "registry.example/cart:2.0.0"))
     wait_for_phase(cp, ns, "cart", "Paused")
 
     aborted = argo.plugin("abort", "cart", "-n", ns)
@@ -241,7 +212,7 @@ def test_undo_targets_the_previous_or_the_named_revision_and_replays_the_canary_
     argo, cp, ns = argo_rollouts, control_plane, namespace
     steps: list[dict[str, Any]] = [{"setWeight": 50}, {"pause": {}}]
     for version in ("1.0.0", "2.0.0", "3.0.0"):
-        apply(cp, ns, canary_rollout("pay", f"registry.example/pay:{version}", replicas=2, steps=steps))
+        apply(cp, ns, canary("pay", f"registry.example/pay:{version}", replicas=2, steps=steps))
         if version != "1.0.0":
             wait_for_phase(cp, ns, "pay", "Paused")
             argo.plugin("promote", "pay", "-n", ns, "--full")
