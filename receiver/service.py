@@ -28,6 +28,7 @@ from typing import Protocol
 from prometheus_client import CollectorRegistry
 
 from receiver.config import ConfigError, advice, load_config
+from receiver.core.decisions import Decision
 from receiver.core.settings import Config
 from receiver.pipeline.decision_log import DecisionLog
 from receiver.pipeline.dedupe import SeenSet
@@ -73,10 +74,13 @@ class Service:
         pipeline: Handler,
         kube_ping: Ping | None,
         on_config: ConfigHook | None = None,
+        record: Callable[[Decision], None] | None = None,
         seen: SeenSet | None = None,
         receiver: ReceiverName | None = None,
         clock: Clock = utc_now,
     ) -> None:
+        """`record` makes the intake's own decisions visible: the pipeline's reporter in `serve` (decision
+        log, notifications, what reconciliation need not feed again), the decision log alone by default."""
         self._config = config
         self._credentials = credentials
         self._metrics = metrics
@@ -104,7 +108,7 @@ class Service:
             queue=self.queue,
             seen=self.seen,
             metrics=metrics,
-            decisions=decisions,
+            record=record if record is not None else decisions.record,
             clock=clock,
             receiver=receiver,
         )
@@ -384,6 +388,7 @@ async def serve(options: ServeOptions) -> int:
         pipeline=pipeline,
         kube_ping=kube.ping,
         on_config=apply_config,
+        record=pipeline.record,
         seen=seen,
         receiver=receiver,
     )

@@ -65,6 +65,25 @@ def format_rfc3339_precise(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
 
 
+# `isoformat()` of the same few moments, again and again: the alerts of a group share their startsAt and the
+# decisions of one request their time. Kept for UTC moments only: aware datetimes compare (and hash) by
+# instant, so 09:00+00:00 and 10:00+01:00 are one key with two texts.
+_ISO_TEXTS: dict[datetime, str] = {}
+_ISO_TEXTS_MAX = 4096
+
+
+def isoformat(moment: datetime) -> str:
+    """`moment.isoformat()`."""
+    if moment.tzinfo is not UTC:
+        return moment.isoformat()
+    text = _ISO_TEXTS.get(moment)
+    if text is None:
+        if len(_ISO_TEXTS) >= _ISO_TEXTS_MAX:
+            _ISO_TEXTS.clear()
+        text = _ISO_TEXTS[moment] = moment.isoformat()
+    return text
+
+
 def preview(text: str) -> str:
     """Quote a bad value for an error message without echoing a huge string back."""
     return repr(text if len(text) <= 64 else text[:64] + "...")

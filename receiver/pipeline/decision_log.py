@@ -39,6 +39,13 @@ def truncate(text: str, limit: int) -> str:
 
 def bounded(decision: Decision) -> Decision:
     """The decision with its alert-derived text cut to the documented sizes (itself when nothing is)."""
+    if (
+        len(decision.alert_name) <= MAX_NAME_CHARS
+        and len(decision.message) <= MAX_MESSAGE_CHARS
+        and len(decision.alert_key) <= MAX_KEY_CHARS
+        and (decision.route is None or len(decision.route) <= MAX_NAME_CHARS)
+    ):
+        return decision  # what nearly every decision is: nothing to cut
     name = truncate(decision.alert_name, MAX_NAME_CHARS)
     message = truncate(decision.message, MAX_MESSAGE_CHARS)
     key = truncate(decision.alert_key, MAX_KEY_CHARS)

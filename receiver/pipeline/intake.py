@@ -1,7 +1,12 @@
 """From a validated webhook payload to queued work: route, dedupe and enqueue each alert on its own.
 
 Never decides from the payload's top-level `status` (a resolved alert can ride in a `firing` payload).
-Answers within the request: nothing here waits on the cluster. The HTTP mapping lives in `receiver.web`.
+Answers within the request: nothing here waits on the cluster. What the config alone decides is decided
+here and recorded like any decision, never queued: no route, a route that ignores it, and a firing alert
+whose target the config refuses before any read (`core.scope`: a namespace out of scope, a target that does
+not render or names too many workloads). So a storm of alerts we would refuse anyway costs no queue slot
+and no worker time, and cannot push an alert we may act on into a 503. The HTTP mapping lives in
+`receiver.web`.
 """
 
 from __future__ import annotations
@@ -14,9 +19,10 @@ from enum import StrEnum
 
 from receiver.core.alerts import Alert, AlertStatus, WebhookPayload
 from receiver.core.decisions import Decision, Reason, Source, Verdict
-from receiver.core.routing import select_routes
+from receiver.core.guards import refuse_targets
+from receiver.core.routing import TargetError, select_routes
+from receiver.core.scope import target_scope
 from receiver.core.settings import Action, Config, Route
-from receiver.pipeline.decision_log import DecisionLog
 from receiver.pipeline.dedupe import SeenSet, seen_key
 from receiver.pipeline.items import WorkItem
 from receiver.pipeline.queue import WorkQueue
@@ -31,6 +37,7 @@ class Outcome(StrEnum):
     DUPLICATE = "duplicate"  # same episode, status and route already queued
     NO_ROUTE = "no_route"
     IGNORED = "ignored"  # the route's action is `ignore`
+    REFUSED = "refused"  # the config refuses its target (namespace out of scope, ...): decided, not queued
     NOT_QUEUED = "not_queued"  # the queue filled up: Alertmanager must send it again
 
 
@@ -72,6 +79,7 @@ class IntakeResult:
             "duplicates": counts[Outcome.DUPLICATE],
             "unrouted": counts[Outcome.NO_ROUTE],
             "ignored": counts[Outcome.IGNORED],
+            "refused": counts[Outcome.REFUSED],
             "not_queued": counts[Outcome.NOT_QUEUED],
             "alerts": [r.as_json() for r in self.results],
         }
@@ -85,16 +93,18 @@ class Intake:
         queue: WorkQueue,
         seen: SeenSet,
         metrics: Metrics,
-        decisions: DecisionLog,
+        record: Callable[[Decision], None],
         clock: Callable[[], datetime],
         receiver: ReceiverName | None = None,
     ) -> None:
+        """`record` makes a decision visible, as the pipeline's own are (decision log, notifications,
+        what reconciliation need not feed again)."""
         self._receiver = receiver
         self._config = config
         self._queue = queue
         self._seen = seen
         self._metrics = metrics
-        self._decisions = decisions
+        self._record = record
         self._clock = clock
 
     @property
@@ -127,11 +137,17 @@ class Intake:
                 if result.queue_full:
                     result.results.append(AlertResult(alert, route.name, Outcome.NOT_QUEUED))
                     continue
-                self._route(payload, alert, route, now, result)
+                self._route(payload, alert, route, config, now, result)
         return result
 
     def _route(
-        self, payload: WebhookPayload, alert: Alert, route: Route, now: datetime, result: IntakeResult
+        self,
+        payload: WebhookPayload,
+        alert: Alert,
+        route: Route,
+        config: Config,
+        now: datetime,
+        result: IntakeResult,
     ) -> None:
         key = seen_key(alert.episode_key, alert.status.value, route.name)
         if not self._seen.mark(key):
@@ -142,6 +158,15 @@ class Intake:
             message = f"route {route.name} ignores it"
             self._skip(alert, route, Reason.ROUTE_IGNORE, message, now, result, Outcome.IGNORED)
             return
+        if alert.status is AlertStatus.FIRING and route.target is not None:
+            try:
+                target_scope(alert, route, config)
+            except TargetError as exc:
+                self._record(
+                    refuse_targets(alert, route, now, exc.reason, exc.message, transient=exc.transient)
+                )
+                result.results.append(AlertResult(alert, route.name, Outcome.REFUSED))
+                return
         item = WorkItem(
             alert=alert,
             route=route,
@@ -178,7 +203,7 @@ class Intake:
             self._metrics.alerts_deduplicated.inc()
             result.results.append(AlertResult(alert, None, Outcome.DUPLICATE))
             return
-        self._decisions.record(
+        self._record(
             Decision(
                 verdict=Verdict.SKIP,
                 reason=reason,

@@ -17,13 +17,28 @@ import time
 from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING
 
+import msgspec
+
+from receiver.core.timefmt import isoformat
+
 if TYPE_CHECKING:
     from receiver.core.decisions import Decision
 
 # Attributes every LogRecord has; anything else on a record came from `extra=` and is logged as a field.
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
-# What json.dumps(line, default=str, ensure_ascii=False) would build on every call, built once.
-_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)
+# A line is encoded by msgspec: about ten times faster than json.dumps, and a decision is a line per alert.
+# Compact separators; UTF-8 as is, control characters escaped, like json.dumps(ensure_ascii=False); what it
+# cannot encode itself (an exception, a Path) as str, like json.dumps(default=str). A text it refuses (a lone
+# surrogate, which no alert can carry: the decoder rejects it) goes through json's encoder instead.
+_ENCODER = msgspec.json.Encoder(enc_hook=str)
+_FALLBACK = json.JSONEncoder(default=str, ensure_ascii=False, separators=(",", ":"))
+
+
+def encode_line(line: dict[str, object]) -> str:
+    try:
+        return _ENCODER.encode(line).decode()
+    except (UnicodeEncodeError, TypeError, ValueError, OverflowError):
+        return _FALLBACK.encode(line)
 
 
 class JsonFormatter(logging.Formatter):
@@ -44,7 +59,7 @@ class JsonFormatter(logging.Formatter):
                 line[key] = value
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return _ENCODER.encode(line)
+        return encode_line(line)
 
     def timestamp(self, created: float) -> str:
         """`datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")`, with the text of the
@@ -141,8 +156,8 @@ def decision_fields(decision: Decision) -> dict[str, object]:
         "message": decision.message,
         "to_revision": decision.to_revision,
         "remedy": decision.remedy.value,  # undo, or abort (an Argo Rollout's update in progress)
-        "decided_at": decision.decided_at.isoformat() if decision.decided_at else None,
-        "not_before": decision.not_before.isoformat() if decision.not_before else None,
+        "decided_at": isoformat(decision.decided_at) if decision.decided_at else None,
+        "not_before": isoformat(decision.not_before) if decision.not_before else None,
         "source": str(decision.source),
         "final": decision.final,
     }
@@ -193,7 +208,7 @@ def _write_decision_line(handler: JsonLineHandler, name: str, decision: Decision
     assert isinstance(formatter, JsonFormatter)
     fields = decision_fields(decision)  # the one definition of the line's fields, as for the ordinary way
     message = fields.pop("message")
-    line = _ENCODER.encode(
+    line = encode_line(
         {
             "ts": formatter.timestamp(time.time()),
             "level": _INFO_NAME,

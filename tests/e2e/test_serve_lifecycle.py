@@ -150,7 +150,7 @@ def test_insecure_no_auth_really_accepts_anonymous_webhooks(control_plane, names
         assert decided[0]["alertname"] == "HighErrorRate"
         log = receiver.log_tail(200)
         assert "INSECURE: --insecure-no-auth given and no authentication configured" in log
-        assert '"level": "warning"' in log
+        assert '"level":"warning"' in log
     finally:
         receiver.stop()
 

@@ -80,8 +80,9 @@ def test_the_direct_line_is_the_formatters_line(decision: Decision) -> None:
     assert str(written["ts"])[:16] == str(expected["ts"])[:16]  # (written within the same minute)
     assert list(written) == list(expected)
     assert {**written, "ts": ""} == {**expected, "ts": ""}
-    # Byte for byte after the time: json.dumps' separators and escapes.
-    assert line.split(", ", 1)[1] == json.dumps(expected, ensure_ascii=False).split(", ", 1)[1]
+    # Byte for byte after the time: compact separators, UTF-8 as is and json.dumps' escapes.
+    compact = json.dumps(expected, ensure_ascii=False, separators=(",", ":"))
+    assert line.split(',"level":', 1)[1] == compact.split(',"level":', 1)[1]
 
 
 def test_a_log_capture_still_gets_the_record(caplog: pytest.LogCaptureFixture) -> None:

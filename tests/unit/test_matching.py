@@ -8,12 +8,15 @@ docs/config.md, which are pinned in KNOWN_DIFFERENCES.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from receiver.config import ConfigError, parse_config
 from receiver.core.matching import (
@@ -329,6 +332,32 @@ MATCH_TESTS = AM_MATCH_TESTS + GO_REGEX_TESTS
 @pytest.mark.parametrize(("op", "pattern", "value", "expected"), MATCH_TESTS, ids=lambda v: str(v)[:30])
 def test_matches(op: MatchOp, pattern: str, value: str, expected: bool) -> None:
     assert new_matcher("v", op, pattern).matches(value) is expected
+
+
+WORD = st.text(alphabet="ab-_Z9", max_size=4)
+
+
+@settings(max_examples=400, deadline=None, database=None)
+@given(
+    words=st.lists(WORD, min_size=1, max_size=4),
+    value=st.one_of(WORD, st.text(alphabet="ab-_Z9|\n.*é ", max_size=6)),
+    negated=st.booleans(),
+)
+def test_a_plain_word_alternation_is_matched_as_re2_matches_it(
+    words: list[str], value: str, negated: bool
+) -> None:
+    """`severity=~"critical|high"` is answered by a set lookup: always the answer RE2 gives."""
+    pattern = "|".join(words)
+    matcher = new_matcher("v", NRE if negated else RE, pattern)
+    assert matcher.words == frozenset(words)
+    by_re2 = dataclasses.replace(matcher, words=None)
+    assert matcher.matches(value) is by_re2.matches(value)
+    assert matcher.matches(words[0]) is not negated
+
+
+def test_only_plain_words_take_the_set_lookup() -> None:
+    for pattern in ("a.b", "a|b.", "(a|b)", "a|b+", "(?i)high", "a\\|b", "[ab]", "é", "a b"):
+        assert new_matcher("v", RE, pattern).words is None, pattern
 
 
 def test_a_lone_surrogate_in_a_value_is_one_replacement_character_as_in_go() -> None:

@@ -132,6 +132,44 @@ async def test_queue_full_answers_503_and_the_retry_is_not_deduplicated(make_cli
     assert harness.sample("rollback_receiver_webhook_requests_total", {"code": "503"}) == 1
 
 
+async def test_what_the_config_refuses_is_decided_in_the_request_and_takes_no_queue_slot(
+    make_client: MakeClient,
+) -> None:
+    client, harness = await make_client(queue_size=1, workers=1)
+    harness.actuator.gate.clear()  # the worker holds the first item: one more would fill the queue
+    assert (await post(client, body(alert(fingerprint=f"{1:016x}"))))[0] == 200
+    await asyncio.sleep(0)
+    outside = alert()
+    outside["labels"]["namespace"] = "payments"  # not in namespaces.allow
+    unrenderable = alert()
+    del unrenderable["labels"]["deployment"]  # the target's name cannot be rendered
+    storm = []
+    for n in range(20):
+        refused = dict(outside if n % 2 else unrenderable, fingerprint=f"{n + 100:016x}")
+        storm.append(refused)
+    status, answer = await post(client, body(*storm))
+    assert (status, answer["status"], answer["refused"], answer["queued"]) == (200, "accepted", 20, 0)
+    assert {a["outcome"] for a in answer["alerts"]} == {"refused"}
+    # The queue still has its slot for an alert we may act on.
+    status, answer = await post(client, body(alert("Next", fingerprint=f"{2:016x}")))
+    assert (status, [a["outcome"] for a in answer["alerts"]]) == (200, ["queued"])
+    denied = await (await client.get("/api/v1/decisions?reason=namespace_denied", headers=AUTH)).json()
+    assert len(denied["decisions"]) == 10
+    assert denied["decisions"][0]["message"] == "namespace payments is not in the allow list"
+    assert (
+        harness.sample(
+            "rollback_receiver_decisions_total", {"decision": "skip", "reason": "target_unresolved"}
+        )
+        == 10
+    )
+    # A repeat is a duplicate, not decided again; the refused alerts never reach a worker.
+    status, answer = await post(client, body(*storm))
+    assert (status, answer["duplicates"], answer["refused"]) == (200, 20, 0)
+    harness.actuator.gate.set()
+    await drained(harness, 2)
+    assert [i.alert.name for i in harness.actuator.items] == ["HighErrorRate", "Next"]
+
+
 async def test_not_ready_answers_503_and_keeps_nothing(make_client: MakeClient) -> None:
     client, harness = await make_client(start=False)
     status, answer = await post(client, body(alert()))

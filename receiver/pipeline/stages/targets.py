@@ -1,16 +1,16 @@
 """Stage: the workloads a route's target names for one alert, resolved in the cluster.
 
-Name and list targets are rendered from the alert (pure, `core.routing`); selector targets are listed in the
-cluster with a cap. A namespace out of scope is refused before any read: we do not even look where we were
-not given access. Every refusal is a `TargetError` with the decision reason.
+Where to look is pure (`core.scope`: rendered from the alert, capped, a namespace out of scope refused
+before any read; the intake asks the same first); selector targets are then listed in the cluster with the
+cap. Every refusal is a `TargetError` with the decision reason.
 """
 
 from __future__ import annotations
 
-from receiver.core import guards, routing
 from receiver.core.alerts import Alert
 from receiver.core.decisions import Reason
 from receiver.core.routing import TargetError
+from receiver.core.scope import target_scope
 from receiver.core.settings import Config, Route
 from receiver.core.workload import WorkloadRef
 from receiver.k8s import AmbiguousTarget, KubeClient, NotFound, resolve
@@ -21,26 +21,11 @@ from receiver.pipeline.stages.base import Deps
 async def resolve_targets(
     kube: KubeClient, alert: Alert, route: Route, config: Config
 ) -> tuple[WorkloadRef, ...]:
-    spec = route.target
-    if spec is None:
-        raise TargetError(Reason.TARGET_UNRESOLVED, f"route {route.name} names no target")
-    cap = routing.target_cap(spec, config.limits)
-    names: tuple[str, ...] = ()
-    selector: str | None = None
-    if spec.selector is not None:
-        namespace, selector = routing.render_selector(alert, spec)
-    else:
-        rendered = routing.render_refs(alert, spec)
-        namespace, names = rendered[0].namespace, tuple(ref.name for ref in rendered)
-        if len(names) > cap:
-            raise TargetError(
-                Reason.TOO_MANY_TARGETS, f"{len(names)} targets exceed the cap of {cap}: {', '.join(names)}"
-            )
-    denied = guards.namespace_denied(namespace, config)
-    if denied is not None:
-        raise TargetError(Reason.NAMESPACE_DENIED, denied)
+    scope = target_scope(alert, route, config)
     try:
-        return await resolve(kube, spec.kind, namespace, names=names, selector=selector, cap=cap)
+        return await resolve(
+            kube, scope.kind, scope.namespace, names=scope.names, selector=scope.selector, cap=scope.cap
+        )
     except NotFound as exc:
         raise TargetError(Reason.TARGET_UNRESOLVED, exc.message, transient=True) from None
     except AmbiguousTarget as exc:
