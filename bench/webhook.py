@@ -11,8 +11,8 @@ answers and the process's peak RSS, then the receiver/bare ratios.
 Configurations of the receiver (`--mode`):
 
 - `intake` (default): bearer auth, the seed's routes (config/example.yaml), the alerts' namespace outside
-  `namespaces.allow`: the workers decide `namespace_denied` without an API call, so this is the intake and
-  the decision log alone;
+  `namespaces.allow`: the intake decides `namespace_denied` in the request (config alone, nothing queued),
+  so this is the intake and the decision log alone;
 - `full`: the namespace is allowed and its Deployment exists on the control plane: every alert is decided
   on facts read from the API (and the first ones roll it back), the workers calling the API server while
   the intake serves. Use it with `--rate` to compare its webhook latency with `intake` at the same load.

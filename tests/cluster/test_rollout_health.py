@@ -19,7 +19,7 @@ from receiver.core.decisions import Source
 from receiver.core.incidents import OUTCOMES, Phase, incident_id
 from receiver.core.ledger import Outcome
 from receiver.core.timefmt import parse_rfc3339
-from tests.cluster.health_support import V2, health_config, watching
+from tests.cluster.health_support import V2, eventually_async, health_config, watching
 
 ROLLBACKS = "rollback_receiver_rollbacks_total"
 
@@ -50,11 +50,20 @@ async def test_a_never_ready_revision_is_rolled_back_once_its_progress_deadline_
         # Kubernetes gave up first, then we acted: the rollback came after the deadline, not before it.
         rolled_back_at = parse_rfc3339(annotations[ROLLED_BACK_AT])
         assert decision.decided_at is not None
-        assert rig.metric(ROLLBACKS, result="succeeded") == 1
+        # The verify stage follows the rollout itself and records its end a moment after the API shows it.
+        await eventually_async(
+            lambda: rig.metric(ROLLBACKS, result="succeeded") == 1 or None,
+            "the rollback recorded as succeeded",
+        )
         assert (
             rig.metric("rollback_receiver_watch_cache_reads_total", result="hit") >= 1
         )  # decided on the watch
         events = await rig.events("web")
+        for _ in range(50):  # the RollbackSucceeded Event is written right after the metric
+            if any(reason == "RollbackSucceeded" for reason, _ in events):
+                break
+            await asyncio.sleep(0.2)
+            events = await rig.events("web")
         assert any(
             reason == "RollbackTriggered"
             and "RolloutProgressDeadlineExceeded" in message
@@ -78,7 +87,10 @@ async def test_a_crash_looping_revision_is_rolled_back_long_before_its_deadline(
         decision = await rig.decision("api", lambda d: d.verdict.value == "rollback", "a rollback decision")
         assert decision.alert_name == "RolloutCrashLooping"
         back = await rig.rolled_back("api")
-        assert rig.metric(ROLLBACKS, result="succeeded") == 1
+        await eventually_async(
+            lambda: rig.metric(ROLLBACKS, result="succeeded") == 1 or None,
+            "the rollback recorded as succeeded",
+        )
         # Its deadline (10 minutes) was nowhere near: the crash loop itself was the evidence.
         assert progressing(back)["reason"] != "ProgressDeadlineExceeded"
         assert decision.decided_at is not None
