@@ -248,7 +248,8 @@ class Pipeline:
         return self._report.has_decided(alert, route)
 
     def record(self, decision: Decision) -> None:
-        """A decision a source made before any work item (no route, outside the change window)."""
+        """A decision a source made before any work item (no route, a refused target, outside the change
+        window)."""
         self._report.record(decision)
 
     async def cancel_inactive_pending(self, active: set[str]) -> int:
