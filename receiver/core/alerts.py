@@ -182,9 +182,9 @@ _STATUSES = {"firing": AlertStatus.FIRING, "resolved": AlertStatus.RESOLVED}
 # startsAt/endsAt texts repeat across the alerts of a payload and across payloads (every repeat of an
 # alert); parsed once each. Bounded: cleared when full.
 _TIMES: dict[str, datetime | None] = {}
+_TIMES_MAX = 4096
 # `\ud800`-`\udfff` (either case): one regex pass is faster than two substring searches.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD]")
-_TIMES_MAX = 4096
 
 
 def _decode_fast(body: bytes, max_alerts: int) -> WebhookPayload | None:
