@@ -25,7 +25,7 @@ from demo.stack import (
     STATE_NAMESPACE,
     Timings,
     example_receiver,
-    incidents_cli,
+    show_incident,
     start_control_plane,
 )
 from demo.timeline import Timeline
@@ -160,22 +160,15 @@ class CrashLoopDemo:
         # The seed's "Document Incident", from the product: a finding of the watch is verified by its
         # rollout, so its record is `completed` once the restored revision rolled out.
         listed = self.wait("the incident record to be complete", self._completed_incident)
-        markdown = self.incidents_cli("show", listed["id"], "-o", "markdown")
-        t.step(
-            f"Incident {listed['id']} as rollback-receiver recorded it "
-            f"(`rollback-receiver incidents show {listed['id']} -o markdown`)",
-            markdown,
-        )
-        self.incident_url = str(listed["url"])
-        t.step(
-            "The incident page (plain HTML, readable on a phone)",
-            f"{self.incident_url}\nall incidents: {self.receiver.url}/incidents",
-        )
+        try:
+            self.incident_url = show_incident(t, self.receiver, self.plane.kubeconfig, listed, api=False)
+        except RuntimeError as exc:
+            raise DemoFailed(str(exc)) from None
         self.incident_seen = True
 
     def incidents_cli(self, *args: str) -> str:
         try:
-            return incidents_cli(self.receiver, self.plane.kubeconfig, *args)
+            return self.receiver.incidents(self.plane.kubeconfig, *args)
         except RuntimeError as exc:
             raise DemoFailed(str(exc)) from None
 

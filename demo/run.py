@@ -39,8 +39,8 @@ from demo.stack import (
     alertmanager_config,
     example_receiver,
     exporter_scrape_config,
-    incidents_cli,
     prometheus_rules,
+    show_incident,
     start_control_plane,
 )
 from demo.timeline import Timeline
@@ -254,18 +254,10 @@ class Demo:
 
         # The seed's "Document Incident", from the product itself: the record the receiver kept.
         listed = self.wait("the incident record to be complete", self._recovered_incident)
-        markdown = self.incidents_cli("show", listed["id"], "-o", "markdown")
-        t.step(
-            f"Incident {listed['id']} as rollback-receiver recorded it "
-            f"(`rollback-receiver incidents show {listed['id']} -o markdown`)",
-            markdown,
-        )
-        self.incident_url = str(listed["url"])
-        t.step(
-            "The incident page (plain HTML, readable on a phone)",
-            f"{self.incident_url}\nall incidents: {self.receiver.url}/incidents\n"
-            f"JSON: {self.receiver.url}/api/v1/incidents/{listed['id']} (with the webhook token)",
-        )
+        try:
+            self.incident_url = show_incident(t, self.receiver, self.plane.kubeconfig, listed, api=True)
+        except RuntimeError as exc:
+            raise DemoFailed(str(exc)) from None
         self.incident_seen = True
 
     def wait(self, what: str, probe: Any) -> Any:
@@ -336,7 +328,7 @@ class Demo:
 
     def incidents_cli(self, *args: str) -> str:
         try:
-            return incidents_cli(self.receiver, self.plane.kubeconfig, *args)
+            return self.receiver.incidents(self.plane.kubeconfig, *args)
         except RuntimeError as exc:
             raise DemoFailed(str(exc)) from None
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import copy
 import re
-import subprocess
-import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -210,28 +208,25 @@ def example_receiver(
     return process, config
 
 
-def incidents_cli(receiver: ReceiverProcess, kubeconfig: Path, *args: str) -> str:
-    """`rollback-receiver incidents ...` against the demo's cluster, with the receiver's own config: the
-    demos print the incident record from the product, not from demo code. Raises RuntimeError when it
-    fails."""
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "receiver",
-            "incidents",
-            *args,
-            f"--config={receiver.config_file}",
-            f"--kubeconfig={kubeconfig}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+def show_incident(
+    timeline: Timeline, receiver: ReceiverProcess, kubeconfig: Path, listed: dict[str, Any], *, api: bool
+) -> str:
+    """The seed's "Document Incident" from the product: the record as `rollback-receiver incidents show`
+    prints it, then the page's address (and, with `api`, its JSON endpoint). Returns the page's URL; raises
+    RuntimeError when the CLI fails."""
+    ident = listed["id"]
+    markdown = receiver.incidents(kubeconfig, "show", ident, "-o", "markdown")
+    timeline.step(
+        f"Incident {ident} as rollback-receiver recorded it "
+        f"(`rollback-receiver incidents show {ident} -o markdown`)",
+        markdown,
     )
-    if completed.returncode != 0:
-        raise RuntimeError(f"rollback-receiver incidents {' '.join(args)} failed: {completed.stderr}")
-    return completed.stdout
+    url = str(listed["url"])
+    where = f"{url}\nall incidents: {receiver.url}/incidents"
+    if api:
+        where += f"\nJSON: {receiver.url}/api/v1/incidents/{ident} (with the webhook token)"
+    timeline.step("The incident page (plain HTML, readable on a phone)", where)
+    return url
 
 
 def start_control_plane(workdir: Path, stack: ExitStack, timeline: Timeline, *, nodes: int) -> ControlPlane:

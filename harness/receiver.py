@@ -12,6 +12,7 @@ import copy
 import os
 import secrets
 import ssl
+import subprocess
 import sys
 import urllib.parse
 from collections.abc import Mapping, Sequence
@@ -138,6 +139,28 @@ class ReceiverProcess:
     def kill(self) -> None:
         """SIGKILL: no drain, no cleanup, exactly like an OOM kill or a node loss."""
         self.process.kill()
+
+    def incidents(self, kubeconfig: Path | str, *args: str) -> str:
+        """`rollback-receiver incidents ...` with this replica's config against its cluster: what an operator
+        runs. Raises RuntimeError (with the CLI's stderr) when it fails."""
+        completed = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "receiver",
+                "incidents",
+                *args,
+                f"--config={self.config_file}",
+                f"--kubeconfig={kubeconfig}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if completed.returncode != 0:
+            raise RuntimeError(f"rollback-receiver incidents {' '.join(args)} failed: {completed.stderr}")
+        return completed.stdout
 
     def log_tail(self, lines: int = 60) -> str:
         return self.process.log_tail(lines)

@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -68,26 +66,6 @@ def assert_in_order(record: dict[str, Any], expected: Sequence[str]) -> None:
     assert times == sorted(times)
 
 
-def cli(receiver: ReceiverProcess, kubeconfig: str, *args: str) -> str:
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "receiver",
-            "incidents",
-            *args,
-            f"--config={receiver.config_file}",
-            f"--kubeconfig={kubeconfig}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
-    return completed.stdout
-
-
 def assert_readable_everywhere(
     receiver: ReceiverProcess,
     kubeconfig: str,
@@ -98,12 +76,12 @@ def assert_readable_everywhere(
 ) -> None:
     """The CLI (JSON, Markdown) says what the API says, and the page shows it in Chromium on a phone."""
     ident = record["id"]
-    from_cli = json.loads(cli(receiver, kubeconfig, "show", ident, "-o", "json"))
+    from_cli = json.loads(receiver.incidents(kubeconfig, "show", ident, "-o", "json"))
     assert from_cli["steps"] == record["steps"] and from_cli["phase"] == record["phase"]
-    listed = json.loads(cli(receiver, kubeconfig, "list", "-o", "json"))["incidents"]
+    listed = json.loads(receiver.incidents(kubeconfig, "list", "-o", "json"))["incidents"]
     assert ident in [i["id"] for i in listed]
 
-    markdown = cli(receiver, kubeconfig, "show", ident, "-o", "markdown")
+    markdown = receiver.incidents(kubeconfig, "show", ident, "-o", "markdown")
     assert markdown.startswith(f"# Incident {ident}: ")
     for step in record["steps"]:
         assert step["text"].replace("|", "\\|")[:60] in markdown, step
