@@ -14,9 +14,9 @@ import json
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from aiohttp.http_exceptions import HttpProcessingError
@@ -28,7 +28,6 @@ from tenacity import (
     AsyncRetrying,
     RetryCallState,
     retry_if_exception_type,
-    stop_before_delay,
     wait_random_exponential,
 )
 
@@ -37,6 +36,7 @@ from receiver.k8s import errors
 logger = logging.getLogger(__name__)
 
 Json = dict[str, Any]
+T = TypeVar("T")
 
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
@@ -102,27 +102,55 @@ class KubeClient:
         means a single attempt.
         """
         budget = self.retry.deadline if deadline is None else deadline
-        started = time.monotonic()
-        async for attempt in self._retrying(budget, verb, what or path):
-            with attempt:
-                timeout = min(self.retry.request_timeout, budget - (time.monotonic() - started))
-                timeout = max(timeout, 0.0) or self.retry.request_timeout
-                return await self._send(verb, path, query, body, content_type, what, timeout)
-        raise AssertionError("unreachable: tenacity reraises the last failure")
+        return await self._retried(
+            lambda timeout: self._send(verb, path, query, body, content_type, what, timeout),
+            budget,
+            verb,
+            what or path,
+        )
 
     async def request_text(
         self, verb: str, path: str, *, query: Mapping[str, str] | None = None, what: str = ""
     ) -> str:
         """Like `request`, but the body exactly as the server sent it (kubectl compares some bytes of it)."""
-        budget = self.retry.deadline
+        return await self._retried(
+            lambda timeout: self._send_text(verb, path, query, what, timeout),
+            self.retry.deadline,
+            verb,
+            what or path,
+        )
+
+    async def _retried(self, send: Callable[[float], Awaitable[T]], budget: float, verb: str, what: str) -> T:
+        """`send(attempt_timeout)`, its transient failures retried until `budget` seconds have passed since
+        it was first called (no new attempt starts after that).
+
+        The first attempt runs outside tenacity: nearly every call succeeds, or fails for good (404, 409), at
+        once, and tenacity's retry state is a cluster of reference cycles (about 35 objects a call) that only
+        the cycle collector frees. Under an alert storm those piled up to tens of thousands of objects every
+        few seconds, and each young-generation collection of them stalled the event loop for 50-100 ms: the
+        webhook's p99 (bench/README.md). Only a transient failure starts the retry loop, which then goes on
+        exactly as if it had run from the start: its first attempt is that failure, its deadline is counted
+        from the first attempt."""
         started = time.monotonic()
-        async for attempt in self._retrying(budget, verb, what or path):
+        try:
+            return await send(self._attempt_timeout(budget, started))
+        except errors.Transient as exc:
+            first: errors.Transient | None = exc
+        async for attempt in self._retrying(started + budget, verb, what):
             with attempt:
-                timeout = max(min(self.retry.request_timeout, budget - (time.monotonic() - started)), 0.0)
-                return await self._send_text(verb, path, query, what, timeout or self.retry.request_timeout)
+                if first is not None:
+                    failure, first = first, None
+                    raise failure  # attempt 1, already made
+                return await send(self._attempt_timeout(budget, started))
         raise AssertionError("unreachable: tenacity reraises the last failure")
 
-    def _retrying(self, budget: float, verb: str, what: str) -> AsyncRetrying:
+    def _attempt_timeout(self, budget: float, started: float) -> float:
+        """One attempt's timeout: the policy's, capped by what is left of the deadline (the policy's when
+        nothing is left: a single attempt, `deadline=0`, still gets its full time)."""
+        left = budget - (time.monotonic() - started)
+        return max(min(self.retry.request_timeout, left), 0.0) or self.retry.request_timeout
+
+    def _retrying(self, deadline: float, verb: str, what: str) -> AsyncRetrying:
         def log_retry(state: RetryCallState) -> None:
             outcome = state.outcome
             failure = outcome.exception() if outcome is not None else None
@@ -134,8 +162,12 @@ class KubeClient:
                 failure,
             )
 
+        def past_deadline(state: RetryCallState) -> bool:
+            """tenacity's stop_before_delay, on the monotonic clock of the first attempt."""
+            return time.monotonic() + (state.upcoming_sleep or 0.0) >= deadline
+
         return AsyncRetrying(
-            stop=stop_before_delay(budget),
+            stop=past_deadline,
             wait=wait_random_exponential(multiplier=self.retry.backoff, max=self.retry.max_backoff),
             retry=retry_if_exception_type(errors.Transient),
             before_sleep=log_retry,
@@ -194,6 +226,10 @@ class KubeClient:
                 _request_timeout=attempt_timeout,
             )
         except ApiException as exc:
+            # kubernetes_asyncio re-raises it from an `except ... as e` block, so its traceback holds the
+            # frame that holds it: a reference cycle, with the HTTP response in it, that only the cycle
+            # collector would free. Without the traceback it goes when the error we raise goes.
+            exc.__traceback__ = None
             raise map_api_exception(exc, verb=verb, target=what or path) from exc
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise errors.Transient(
