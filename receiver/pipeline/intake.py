@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from receiver.core.alerts import Alert, AlertStatus, WebhookPayload
@@ -40,6 +40,9 @@ class Outcome(StrEnum):
     REFUSED = "refused"  # the config refuses its target (namespace out of scope, ...): decided, not queued
     NOT_QUEUED = "not_queued"  # the queue filled up: Alertmanager must send it again
 
+
+# A full queue is logged at most this often (with a count of the 503 answers in between).
+QUEUE_FULL_LOG_INTERVAL = timedelta(seconds=10)
 
 _OUTCOMES = tuple(Outcome)  # (iterating an enum class is slow; this runs per request)
 _STATUSES = tuple(AlertStatus)
@@ -106,6 +109,8 @@ class Intake:
         self._metrics = metrics
         self._record = record
         self._clock = clock
+        self._full_logged_at: datetime | None = None  # the last queue-full warning
+        self._full_unlogged = 0  # 503 answers since, not logged one by one
 
     @property
     def accepting(self) -> bool:
@@ -183,10 +188,27 @@ class Intake:
         self._seen.forget(key)
         result.queue_full = True
         result.results.append(AlertResult(alert, route.name, Outcome.NOT_QUEUED))
+        self._warn_queue_full(alert, route, now)
+
+    def _warn_queue_full(self, alert: Alert, route: Route, now: datetime) -> None:
+        """One warning when the queue first refuses, then at most one every QUEUE_FULL_LOG_INTERVAL with
+        how many more requests were answered 503 since: a storm against a full queue is thousands of 503s
+        a second, and a line each would flood the log (the webhook_requests_total metric counts each)."""
+        if self._full_logged_at is not None and now - self._full_logged_at < QUEUE_FULL_LOG_INTERVAL:
+            self._full_unlogged += 1
+            return
+        more = self._full_unlogged
+        since = f" ({more} more requests answered 503 since the last such line)" if more else ""
         logger.warning(
-            "work queue full or stopping: answering 503 so Alertmanager sends the alert again",
-            extra={"alert": alert.episode_key, "alertname": alert.name, "route": route.name},
+            "work queue full or stopping: answering 503 so Alertmanager sends the alert again" + since,
+            extra={
+                "alert": alert.episode_key,
+                "alertname": alert.name,
+                "route": route.name,
+                "requests_not_logged": more,
+            },
         )
+        self._full_logged_at, self._full_unlogged = now, 0
 
     def _skip(
         self,

@@ -23,8 +23,8 @@ from receiver.web.tls import server_context
 async def make_client(tmp_path: Path) -> AsyncIterator[MakeClient]:
     """make_client(**server_settings) -> (client, harness) for a started service with that config, served
     by the real listener on a loopback port (TLS when the config has `server.tls`). `kube_ping`,
-    `insecure_no_auth`, `breaker` (installs the breaker endpoints) and `listener` (Listener options)
-    pass through."""
+    `insecure_no_auth`, `clock` (the service's), `breaker` (installs the breaker endpoints) and `listener`
+    (Listener options) pass through."""
     started: list[tuple[Client, Harness]] = []
 
     async def make(
@@ -36,10 +36,11 @@ async def make_client(tmp_path: Path) -> AsyncIterator[MakeClient]:
         ssl_context: Any = None,
         breaker: Any = None,
         listener: dict[str, Any] | None = None,
+        clock: Any = None,
         **server: Any,
     ) -> tuple[Client, Harness]:
         path = write_config(tmp_path, config or config_dict(**server))
-        harness = build(path, kube_ping=kube_ping, insecure_no_auth=insecure_no_auth)
+        harness = build(path, kube_ping=kube_ping, insecure_no_auth=insecure_no_auth, clock=clock)
         tls = harness.service.config.server.tls
         if ssl_context is None and tls is not None:
             ssl_context = server_context(tls)  # from the config's files, as serve builds it

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from web_support import AUTH, HEADERS, Client, Harness, MakeClient, alert, body
+
+from receiver.pipeline.intake import QUEUE_FULL_LOG_INTERVAL
 
 WEBHOOK = "/webhook"
 
@@ -130,6 +134,34 @@ async def test_queue_full_answers_503_and_the_retry_is_not_deduplicated(make_cli
     await drained(harness, 5)
     assert sorted(i.alert.name for i in harness.actuator.items) == [f"A{n}" for n in range(5)]
     assert harness.sample("rollback_receiver_webhook_requests_total", {"code": "503"}) == 1
+
+
+async def test_a_full_queue_is_logged_once_per_interval_with_the_count_of_503s_in_between(
+    make_client: MakeClient, caplog: Any
+) -> None:
+    """A storm against a full queue is thousands of 503s a second: not a warning line each."""
+    now = [datetime(2026, 12, 2, 9, 0, tzinfo=UTC)]
+    client, harness = await make_client(queue_size=1, workers=1, clock=lambda: now[0])
+    harness.actuator.gate.clear()  # the worker holds the first item, the queue the second
+    for n in range(2):
+        assert (await post(client, body(alert(fingerprint=f"{n + 1:016x}"))))[0] == 200
+        await asyncio.sleep(0)
+
+    def full_lines() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if r.getMessage().startswith("work queue full")]
+
+    with caplog.at_level(logging.WARNING, logger="receiver.pipeline.intake"):
+        for n in range(20):
+            assert (await post(client, body(alert(fingerprint=f"{n + 100:016x}"))))[0] == 503
+        assert len(full_lines()) == 1
+        assert full_lines()[0].__dict__["requests_not_logged"] == 0
+        now[0] += QUEUE_FULL_LOG_INTERVAL
+        assert (await post(client, body(alert(fingerprint=f"{200:016x}"))))[0] == 503
+    assert len(full_lines()) == 2
+    assert full_lines()[1].__dict__["requests_not_logged"] == 19
+    assert "19 more requests answered 503" in full_lines()[1].getMessage()
+    assert harness.sample("rollback_receiver_webhook_requests_total", {"code": "503"}) == 21
+    harness.actuator.gate.set()
 
 
 async def test_what_the_config_refuses_is_decided_in_the_request_and_takes_no_queue_slot(

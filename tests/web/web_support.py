@@ -135,6 +135,7 @@ def build(
     *,
     kube_ping: Callable[[], Awaitable[None]] | None = None,
     insecure_no_auth: bool = False,
+    clock: Callable[[], dt.datetime] | None = None,
 ) -> Harness:
     config = load_config(config_path, environ={})
     metrics = Metrics(CollectorRegistry())
@@ -148,6 +149,7 @@ def build(
         pipeline=actuator,
         kube_ping=kube_ping,
         on_config=actuator.apply_config,
+        **({"clock": clock} if clock is not None else {}),
     )
     return Harness(service, actuator, metrics, config_path)
 
