@@ -28,7 +28,7 @@ from prometheus_client import CollectorRegistry
 from receiver.config import load_config
 from receiver.pipeline.decision_log import DecisionLog
 from receiver.pipeline.items import WorkItem
-from receiver.service import Service
+from receiver.service import Service, utc_now
 from receiver.telemetry.metrics import Metrics
 from receiver.web import admin
 from receiver.web.app import create_app
@@ -149,7 +149,7 @@ def build(
         pipeline=actuator,
         kube_ping=kube_ping,
         on_config=actuator.apply_config,
-        **({"clock": clock} if clock is not None else {}),
+        clock=clock or utc_now,
     )
     return Harness(service, actuator, metrics, config_path)
 
