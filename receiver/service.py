@@ -21,7 +21,7 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -30,6 +30,7 @@ from prometheus_client import CollectorRegistry
 from receiver.config import ConfigError, advice, load_config
 from receiver.core.decisions import Decision
 from receiver.core.settings import Config
+from receiver.core.timefmt import utc_now
 from receiver.pipeline.decision_log import DecisionLog
 from receiver.pipeline.dedupe import SeenSet
 from receiver.pipeline.intake import Intake
@@ -55,10 +56,6 @@ PING_TIMEOUT_SECONDS = 5.0
 
 class TlsListener(Protocol):
     def set_ssl_context(self, context: ssl.SSLContext) -> int: ...
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class Service:

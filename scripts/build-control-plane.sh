@@ -75,7 +75,10 @@ done
 mv "$stages" "$bin/kwok-stages.yaml"
 
 "$bin/kube-apiserver" --version >&2
-"$bin/etcd" --version | head -1 >&2
+# Its first line only, without a pipe: `| head -1` closing early killed etcd with SIGPIPE (exit 141),
+# which pipefail turned into a failed bootstrap.
+etcd_version=$("$bin/etcd" --version)
+echo "${etcd_version%%$'\n'*}" >&2
 touch "$bin/.complete"
 say "cache complete: $bin"
 echo "$bin"

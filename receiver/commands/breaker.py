@@ -12,11 +12,11 @@ import asyncio
 import getpass
 import json
 import sys
-from datetime import UTC, datetime
 from typing import Any
 
 from receiver.config import ConfigError, load_config
 from receiver.core.settings import Config
+from receiver.core.timefmt import utc_now
 from receiver.k8s import KubeError, connect
 from receiver.pipeline.ledger import Ledger, breaker_summary
 
@@ -66,7 +66,7 @@ async def _run(args: argparse.Namespace, config: Config) -> dict[str, object]:
     kube = await connect(args.kubeconfig, args.context)
     try:
         actor = f"cli:{args.actor or getpass.getuser()} via {kube.identity}"
-        ledger = Ledger(kube, config, holder=actor, clock=lambda: datetime.now(UTC))
+        ledger = Ledger(kube, config, holder=actor, clock=utc_now)
         if args.action == "status":
             return breaker_summary(await ledger.read())
         before, after = await ledger.reset_breaker(actor)

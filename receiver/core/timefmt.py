@@ -55,6 +55,11 @@ def parse_rfc3339_or_none(value: object) -> datetime | None:
         return None
 
 
+def utc_now() -> datetime:
+    """The wall clock every component defaults to (tests inject their own)."""
+    return datetime.now(UTC)
+
+
 def format_rfc3339(moment: datetime) -> str:
     """Seconds precision, `Z`: what the API server writes and what `kubectl` shows."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

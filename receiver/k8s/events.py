@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from receiver.core.text import MAX_EVENT_MESSAGE_BYTES, one_line
-from receiver.core.timefmt import format_rfc3339
+from receiver.core.timefmt import format_rfc3339, utc_now
 from receiver.core.workload import WorkloadRef
 from receiver.k8s import errors, resources
 from receiver.k8s.client import MERGE_PATCH, KubeClient
@@ -57,7 +57,7 @@ class EventRecorder:
     def __init__(
         self,
         *,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = utc_now,
         window: timedelta = AGGREGATION_WINDOW,
         max_keys: int = MAX_KEYS,
     ) -> None:

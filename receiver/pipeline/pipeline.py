@@ -30,7 +30,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from receiver.core import guards
 from receiver.core.alerts import Alert, AlertStatus
@@ -38,6 +38,7 @@ from receiver.core.decisions import Decision, Reason, Verdict
 from receiver.core.ledger import claim_key, pending_key
 from receiver.core.rollout_health import is_watch_item
 from receiver.core.settings import Action, Config, Route
+from receiver.core.timefmt import utc_now
 from receiver.core.workload import WorkloadRef
 from receiver.k8s import (
     Conflict,
@@ -87,10 +88,6 @@ TICK_SECONDS = 5.0
 def default_holder() -> str:
     """This replica's name in claims: the pod name (stable across container restarts), else host-pid."""
     return os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class Pipeline:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
 from receiver.alertmanager import AlertmanagerAPIClient, AlertmanagerUnavailable
@@ -30,6 +30,7 @@ from receiver.core.am_routes import AMConfig
 from receiver.core.decisions import Source
 from receiver.core.routing import select_routes
 from receiver.core.settings import Config, Route
+from receiver.core.timefmt import utc_now
 from receiver.pipeline.items import WorkItem
 from receiver.telemetry.metrics import Metrics
 
@@ -67,7 +68,7 @@ class Reconciler:
         metrics: Metrics,
         *,
         receiver: ReceiverName | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._config = config
         self._api = AlertmanagerAPIClient(config.alertmanager)

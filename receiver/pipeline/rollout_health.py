@@ -25,7 +25,7 @@ import heapq
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from receiver.core import rollout_health
@@ -34,6 +34,7 @@ from receiver.core.decisions import Decision, Reason, Source, Verdict
 from receiver.core.durations import format_duration
 from receiver.core.routing import select_routes
 from receiver.core.settings import Action, Config, Route
+from receiver.core.timefmt import utc_now
 from receiver.core.workload import WorkloadKind, WorkloadRef
 from receiver.k8s import KubeClient, WorkloadWatch
 from receiver.pipeline.items import WorkItem
@@ -66,10 +67,6 @@ class _Episode:
     target: WorkloadRef
     routes: tuple[Route, ...]
     offered: dict[str, datetime] = field(default_factory=dict)  # route name -> last offered
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class RolloutHealth:

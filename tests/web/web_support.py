@@ -26,9 +26,10 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from prometheus_client import CollectorRegistry
 
 from receiver.config import load_config
+from receiver.core.timefmt import utc_now
 from receiver.pipeline.decision_log import DecisionLog
 from receiver.pipeline.items import WorkItem
-from receiver.service import Service, utc_now
+from receiver.service import Service
 from receiver.telemetry.metrics import Metrics
 from receiver.web import admin
 from receiver.web.app import create_app
