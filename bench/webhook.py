@@ -17,11 +17,17 @@ Configurations of the receiver (`--mode`):
   on facts read from the API (and the first ones roll it back), the workers calling the API server while
   the intake serves. Use it with `--rate` to compare its webhook latency with `intake` at the same load.
 
+`--floors` adds, in the same rounds, two intake-only receivers with parts of the request path taken out
+(`bench/floors/sitecustomize.py`): `no-intake` (no routing, dedupe or decisions: the listener, middlewares,
+body read, decoder and answer) and `bare-handler` (the bare handler inside our app: the listener and the
+middlewares alone). They say what each part costs against the bare floor.
+
 wrk is Debian's package (`apt-get install wrk`); the script says so and stops when it is missing.
 
     uv run python bench/webhook.py --rounds 3 --seconds 8                   # intake-only, max rate
     uv run python bench/webhook.py --mode full --rounds 2 --seconds 8       # full path, max rate
     uv run python bench/webhook.py --mode both --rate 400 --seconds 20      # same fixed load, both modes
+    uv run python bench/webhook.py --floors --rounds 3 --seconds 8          # what each part costs
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ NAMESPACE, DEPLOYMENT = "shop", "ecommerce"
 ALLOWED_ELSEWHERE = "payments"  # intake-only: the alerts' namespace is not allowed
 SEVERITIES = ("high", "high", "medium", "critical", "low")
 FINGERPRINT_MARK = "@@FP{}@@"
+FLOORS = ("no-intake", "bare-handler")  # --floors: bench/floors/sitecustomize.py
 
 
 def payload(marks: bool = True) -> dict[str, Any]:
@@ -325,7 +332,7 @@ def deploy(plane: Any) -> None:
 
 def report_line(name: str, result: dict[str, float], rss: tuple[float, float]) -> str:
     return (
-        f"{name:<16} {result['rps']:>8.0f} {result['p50_us'] / 1000:>7.2f} {result['p99_us'] / 1000:>7.2f} "
+        f"{name:<22} {result['rps']:>8.0f} {result['p50_us'] / 1000:>7.2f} {result['p99_us'] / 1000:>7.2f} "
         f"{result['max_us'] / 1000:>8.1f} {int(result['non2xx']):>7} {int(result['socket_errors']):>6} "
         f"{rss[0]:>8.1f} {rss[1]:>8.1f} {result['cpu_us']:>7.0f}"
     )
@@ -354,6 +361,12 @@ def main() -> int:
         default=[],
         metavar="NAME=VALUE",
         help="environment of the receivers",
+    )
+    parser.add_argument(
+        "--floors",
+        action="store_true",
+        help="also run two intake-only receivers with parts of the request path taken out (no-intake, "
+        "bare-handler: bench/floors/sitecustomize.py), in the same rounds: what each part costs",
     )
     parser.add_argument("--serve-bare", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--keep", action="store_true", help="keep the work directory (receiver logs)")
@@ -403,6 +416,14 @@ def main() -> int:
                 config=receiver_config("intake"),
                 env={"PYTHONPATH": str(args.baseline.resolve())},
             ).start()
+        if args.floors:
+            for floor in FLOORS:
+                receivers[floor] = ReceiverProcess(
+                    workdir / f"receiver-{floor}",
+                    kubeconfig=plane.kubeconfig,
+                    config=receiver_config("intake"),
+                    env={"PYTHONPATH": str(ROOT / "bench" / "floors"), "RR_BENCH_FLOOR": floor},
+                ).start()
         wait_listening(bare_port)
         wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split(" [")[0]
         rate = f"rate {args.rate:g} req/s" if args.rate else "max rate"
@@ -415,7 +436,7 @@ def main() -> int:
             f"fingerprints every request, {rate}; load average at start {os.getloadavg()[0]:.2f}"
         )
         print(
-            f"{'server':<16} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>8} {'non2xx':>7} "
+            f"{'server':<22} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>8} {'non2xx':>7} "
             f"{'sockerr':>6} {'RSS MiB':>8} {'peak MiB':>8} {'CPU us':>7}"
         )
         seed = 0
