@@ -369,7 +369,14 @@ async def serve(options: ServeOptions) -> int:
     receiver = ReceiverName()
     health = RolloutHealth.for_config(config, kube, metrics)  # None unless rollout_health.enabled
     pipeline = Pipeline(
-        config, kube, metrics, decisions, events=EventRecorder(), seen=seen, receiver=receiver, health=health
+        config,
+        kube,
+        metrics,
+        decisions,
+        events=EventRecorder(metrics=metrics),
+        seen=seen,
+        receiver=receiver,
+        health=health,
     )
     reconciler = Reconciler(config, pipeline, metrics, receiver=receiver)
 

@@ -1,8 +1,10 @@
 """Kubernetes Events on the workload, so `kubectl describe` and `kubectl get events` show what we did.
 
-Identical Events are aggregated the way client-go's EventRecorder (`tools/record` EventCorrelator) does
-it: repeating the same decision on the same workload bumps `count` and `lastTimestamp` of the Event
-already written instead of creating another, so an alert storm does not flood etcd with Events.
+Events are correlated the way client-go's EventRecorder (`tools/record` EventCorrelator) does it, so an
+alert storm does not flood etcd with Events: similar Events (another message, as every alert of a storm
+gives) are combined from the tenth on, and a workload gets at most 25 Events at once, then one every 5
+minutes, except the Events of what we did (`receiver.core.event_correlation`); repeating the same Event
+bumps `count` and `lastTimestamp` of the one already written instead of creating another.
 """
 
 from __future__ import annotations
@@ -16,23 +18,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from receiver.core.event_correlation import AGGREGATION_WINDOW, MAX_KEYS, EventCorrelator
 from receiver.core.text import MAX_EVENT_MESSAGE_BYTES, one_line
 from receiver.core.timefmt import format_rfc3339, utc_now
 from receiver.core.workload import WorkloadRef
 from receiver.k8s import errors, resources
 from receiver.k8s.client import MERGE_PATCH, KubeClient
+from receiver.telemetry.metrics import Metrics
 
 logger = logging.getLogger(__name__)
 
 COMPONENT = "rollback-receiver"
 
-# client-go's defaults: an LRU of 4096 event keys, and 10 minutes as the aggregation window.
-AGGREGATION_WINDOW = timedelta(minutes=10)
-MAX_KEYS = 4096
 _DEADLINE = 5.0  # seconds per Event write: an Event is never worth holding up a decision
 
-# namespace, involved object uid, reason, message, type
-EventKey = tuple[str, str, str, str, str]
+# namespace, involved object uid, reason, message, type, combined (one Event for all similar ones)
+EventKey = tuple[str, str, str, str, str, bool]
 _NEVER = datetime.min.replace(tzinfo=UTC)
 
 
@@ -60,11 +61,16 @@ class EventRecorder:
         clock: Callable[[], datetime] = utc_now,
         window: timedelta = AGGREGATION_WINDOW,
         max_keys: int = MAX_KEYS,
+        correlator: EventCorrelator | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._clock = clock
         self._window = window
         self._max_keys = max_keys
         self._written: OrderedDict[EventKey, _Written] = OrderedDict()
+        self._correlator = correlator or EventCorrelator(window=window, max_keys=max_keys)
+        self._metrics = metrics
+        self._held_back: set[tuple[str, str]] = set()  # workloads whose Events the spam filter holds back
 
     async def emit(
         self,
@@ -82,12 +88,23 @@ class EventRecorder:
         bytes, the API server's limit (receiver.core.text)."""
         event_type = "Warning" if warning else "Normal"
         message = one_line(message, MAX_EVENT_MESSAGE_BYTES)
-        written = self._remember((ref.namespace, uid, reason, message, event_type))
+        obj = (ref.namespace, uid)
+        correlated = self._correlator.aggregate(obj, event_type, reason, message, self._clock())
+        if correlated.combined:
+            message = one_line(correlated.message, MAX_EVENT_MESSAGE_BYTES)
+        key_message = "" if correlated.combined else message  # one combined Event for all similar ones
+        written = self._remember((ref.namespace, uid, reason, key_message, event_type, correlated.combined))
         async with written.lock:
             now = self._clock()
+            if not self._correlator.allow(obj, reason, now):
+                self._hold_back(ref, obj, reason)
+                return
+            self._held_back.discard(obj)
             try:
                 recent = written.name and now - written.last < self._window
-                if recent and await self._bump(kube, ref, written, now):
+                # The combined Event shows the latest of its messages, as client-go's patch does.
+                latest = message if correlated.combined else None
+                if recent and await self._bump(kube, ref, written, now, message=latest):
                     return
                 created = await kube.request(
                     "create",
@@ -103,13 +120,35 @@ class EventRecorder:
             written.name = str(created.get("metadata", {}).get("name", ""))
             written.count, written.last = 1, now
 
-    async def _bump(self, kube: KubeClient, ref: WorkloadRef, written: _Written, now: datetime) -> bool:
-        """Count one more occurrence on the Event already written; False when it has to be created anew."""
+    def _hold_back(self, ref: WorkloadRef, obj: tuple[str, str], reason: str) -> None:
+        """Counted each time; logged once per run of held-back Events on a workload."""
+        if self._metrics is not None:
+            self._metrics.events_held_back.labels(reason=reason).inc()
+        if obj in self._held_back:
+            return
+        if len(self._held_back) >= self._max_keys:
+            self._held_back.clear()
+        self._held_back.add(obj)
+        logger.warning(
+            "too many Events on %s: Events of decisions that changed nothing are held back for now "
+            "(one every 5 minutes; the decision log has every decision)",
+            ref,
+            extra={"target": str(ref), "event_reason": reason},
+        )
+
+    async def _bump(
+        self, kube: KubeClient, ref: WorkloadRef, written: _Written, now: datetime, *, message: str | None
+    ) -> bool:
+        """Count one more occurrence on the Event already written (with `message` as its latest, if given);
+        False when it has to be created anew."""
+        body: dict[str, object] = {"count": written.count + 1, "lastTimestamp": format_rfc3339(now)}
+        if message is not None:
+            body["message"] = message
         try:
             await kube.request(
                 "patch",
                 f"/api/v1/namespaces/{ref.namespace}/events/{written.name}",
-                body={"count": written.count + 1, "lastTimestamp": format_rfc3339(now)},
+                body=body,
                 content_type=MERGE_PATCH,
                 what=f"events/{written.name} -n {ref.namespace}",
                 deadline=_DEADLINE,

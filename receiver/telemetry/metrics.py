@@ -138,6 +138,12 @@ class Metrics:
         self.circuit_breaker_open = gauge("circuit_breaker_open", "1 while the circuit breaker is open.")
         self.inflight_rollbacks = gauge("inflight_rollbacks", "Rollbacks started and not yet finished.")
         self.kube_api_errors = counter("kube_api_errors_total", "Kubernetes API errors, by kind.", ("kind",))
+        self.events_held_back = counter(
+            "events_held_back_total",
+            "Kubernetes Events not written by the spam filter (per workload 25 at once, then one every 5 "
+            "minutes; never those of a rollback or its outcome), by Event reason.",
+            ("reason",),
+        )
         # config and recovery
         self.config_last_reload_successful = gauge(
             "config_last_reload_successful", "1 if the last config (re)load succeeded."

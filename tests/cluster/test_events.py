@@ -1,15 +1,19 @@
-"""Events on the real API server: a repeated decision is one Event with a count, like client-go's recorder."""
+"""Events on the real API server, correlated like client-go's recorder: a repeated decision is one Event
+with a count, similar ones are combined, and a workload's Events are rate-limited (never a rollback's)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+
 from receiver.core.timefmt import format_rfc3339
 from receiver.core.workload import WorkloadKind, WorkloadRef
 from receiver.k8s import connect
 from receiver.k8s.client import KubeClient
 from receiver.k8s.events import EventRecorder
+from receiver.telemetry.metrics import Metrics
 
 SKIPPED = "[cooldown] deployment/web was rolled back 3m ago (alert HighErrorRate k1)"
 
@@ -126,3 +130,55 @@ async def test_the_memory_of_written_events_is_bounded(control_plane: Any, names
     finally:
         await kube.close()
     assert counts(our_events(control_plane, namespace)) == [("a", 3), ("b", 1), ("b", 1), ("c", 1)]
+
+
+def storm_message(i: int) -> str:
+    return f"[budget] no rollback budget left (alert HighErrorRate k{i})"
+
+
+async def test_a_storm_of_distinct_alerts_is_nine_events_and_one_combined(
+    control_plane: Any, namespace: str
+) -> None:
+    ref, uid = deploy_web(control_plane, namespace)
+    clock = Clock()
+    recorder = EventRecorder(clock=clock)
+    kube = await connect(control_plane.kubeconfig)
+    try:
+        for i in range(20):  # 20 alerts, each its own message: client-go's threshold is 10 similar Events
+            await skip(recorder, kube, ref, uid, storm_message(i))
+            clock.advance(seconds=1)
+    finally:
+        await kube.close()
+    events = our_events(control_plane, namespace)
+    alone = [(storm_message(i), 1) for i in range(9)]
+    combined = (f"(combined from similar events): {storm_message(19)}", 11)
+    assert counts(events) == sorted([*alone, combined])
+
+
+async def test_a_workload_gets_25_events_at_once_then_one_every_5_minutes_but_every_rollback(
+    control_plane: Any, namespace: str
+) -> None:
+    ref, uid = deploy_web(control_plane, namespace)
+    clock = Clock()
+    metrics = Metrics(CollectorRegistry())
+    recorder = EventRecorder(clock=clock, metrics=metrics)
+    kube = await connect(control_plane.kubeconfig)
+    try:
+        for _ in range(40):
+            await skip(recorder, kube, ref, uid, SKIPPED)
+        await recorder.emit(kube, ref, uid=uid, reason="RollbackTriggered", message="undo to revision 1")
+        assert counts(our_events(control_plane, namespace)) == sorted(
+            [(SKIPPED, 25), ("undo to revision 1", 1)]
+        )
+        held = metrics.registry.get_sample_value(
+            "rollback_receiver_events_held_back_total", {"reason": "RollbackSkipped"}
+        )
+        assert held == 15
+        clock.advance(minutes=5)  # one more token
+        await skip(recorder, kube, ref, uid, SKIPPED)
+        await skip(recorder, kube, ref, uid, SKIPPED)
+        assert counts(our_events(control_plane, namespace)) == sorted(
+            [(SKIPPED, 26), ("undo to revision 1", 1)]
+        )
+    finally:
+        await kube.close()

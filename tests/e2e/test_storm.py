@@ -15,6 +15,7 @@ from e2e_support import V1, V2, image_of, occurrences, our_events, receiver_conf
 
 from harness.receiver import ReceiverProcess, webhook_alert, webhook_payload
 from harness.waiting import eventually
+from receiver.core.event_correlation import SIMILAR_MAX
 
 pytestmark = [pytest.mark.e2e]
 
@@ -138,10 +139,15 @@ def test_alert_storm_respects_budgets(control_plane, storm_namespaces, tmp_path)
         assert decisions.get(("rollback", "eligible")) == GLOBAL_BUDGET
         assert receiver.metric("rollback_receiver_rollbacks_total", result="succeeded") == GLOBAL_BUDGET
         triggered: Counter[str] = Counter()
+        per_kind: Counter[tuple[str, str, str, str]] = Counter()  # Event objects per workload, reason, type
         for ns in storm_namespaces:
             for e in our_events(control_plane, ns):
                 if e["reason"] == "RollbackTriggered":
                     triggered[e["involvedObject"]["namespace"]] += occurrences(e)
+                per_kind[(ns, e["involvedObject"]["name"], e["reason"], e["type"])] += 1
+        # Twenty distinct alerts on each workload are at most ten Event objects of one reason and type: nine
+        # on their own and one combined from the similar others (client-go's correlation).
+        assert max(per_kind.values()) <= SIMILAR_MAX, per_kind.most_common(3)
         assert sum(triggered.values()) == GLOBAL_BUDGET
         assert max(triggered.values()) <= NS_BUDGET
         rolled_back = [t for t in targets if image_of(control_plane, *t) == V1]
