@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -41,6 +42,8 @@ from receiver.pipeline.pipeline import Pipeline
 from receiver.pipeline.queue import WorkQueue
 from receiver.pipeline.rollout_health import RolloutHealth
 from receiver.telemetry.metrics import Metrics
+
+logger = logging.getLogger(__name__)
 
 WAIT = 150.0  # bounds a hang on a loaded 2-core machine; nothing here asserts on time
 V1, V2 = "registry.example/shop:v1", "registry.example/shop:v2"
@@ -96,10 +99,12 @@ def template(name: str, image: str) -> dict[str, Any]:
 
 async def eventually_async(check: Callable[[], T | None], what: str, within: float = WAIT) -> T:
     """Poll without blocking the event loop (the watch and the workers run on it)."""
-    deadline = time.monotonic() + within
+    started = time.monotonic()
+    deadline = started + within
     while True:
         found = check()
         if found is not None and found is not False:
+            _slow_step(what, started)
             return found
         if time.monotonic() > deadline:
             raise AssertionError(f"gave up waiting for {what} after {within:.0f}s")
@@ -123,7 +128,9 @@ class HealthRig:
         return StateStore.for_config(self.kube, self.config)
 
     async def kubectl(self, *args: str, namespace: str | None = None, check: bool = True) -> str:
+        started = time.monotonic()
         result = await asyncio.to_thread(self.cp.kubectl, *args, "-n", namespace or self.ns, check=check)
+        _slow_step(f"kubectl {' '.join(args)[:80]}", started)
         return str(result.stdout)
 
     async def get(self, name: str, namespace: str | None = None) -> dict[str, Any]:
@@ -137,9 +144,11 @@ class HealthRig:
     async def create(self, name: str, *, namespace: str | None = None, **kw: Any) -> None:
         """The Deployment at revision 1 (v1, healthy), rolled out."""
         manifest = json.dumps(deployment(name, **kw))
+        started = time.monotonic()
         await asyncio.to_thread(
             self.cp.kubectl, "create", "-n", namespace or self.ns, "-f", "-", input=manifest
         )
+        _slow_step(f"kubectl create deployment {name}", started)
         await self.kubectl("rollout", "status", f"deployment/{name}", "--timeout=120s", namespace=namespace)
 
     async def ship(
@@ -187,10 +196,12 @@ class HealthRig:
                 else None
             )
 
-        deadline = time.monotonic() + WAIT
+        started = time.monotonic()
+        deadline = started + WAIT
         while True:
             found = await done()
             if found is not None:
+                _slow_step(f"{name} rolled back", started)
                 return found
             if time.monotonic() > deadline:
                 raise AssertionError(f"{name} was not rolled back to {V1}; decisions: {self.decided(name)}")
@@ -234,10 +245,37 @@ async def watching(
         await asyncio.wait_for(health.watch.wait_synced(), WAIT)
         yield HealthRig(cp, namespace, kube, config, metrics, decisions, health, pipeline, queue)
     finally:
-        await health.close()
-        await queue.stop(2.0)
-        await pipeline.close()
-        await kube.close()
+        # Each step bounded and named (a test that hangs in its teardown says where), and each one run.
+        stuck = [
+            what
+            for what, closing in (
+                ("the rollout-health source", health.close),
+                ("the work queue", lambda: queue.stop(2.0)),
+                ("the pipeline", pipeline.close),
+                ("the API client", kube.close),
+            )
+            if not await _closed(closing())
+        ]
+        assert not stuck, f"closing took more than {CLOSE_WITHIN:.0f}s: {', '.join(stuck)}"
+
+
+SLOW_STEP = 10.0  # seconds: a step this slow is logged, so a test cut by pytest-timeout shows where time went
+CLOSE_WITHIN = 30.0
+
+
+def _slow_step(what: str, started: float) -> None:
+    took = time.monotonic() - started
+    if took > SLOW_STEP:
+        logger.warning("slow test step: %s took %.1fs", what, took)
+
+
+async def _closed(closing: Awaitable[object]) -> bool:
+    try:
+        async with asyncio.timeout(CLOSE_WITHIN):
+            await closing
+    except TimeoutError:
+        return False
+    return True
 
 
 def with_health(config: Config, **changes: Any) -> Config:
