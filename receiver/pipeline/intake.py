@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 
 from receiver.core.alerts import Alert, AlertStatus, WebhookPayload
@@ -25,9 +25,10 @@ from receiver.core.scope import target_scope
 from receiver.core.settings import Action, Config, Route
 from receiver.pipeline.dedupe import SeenSet, seen_key
 from receiver.pipeline.items import WorkItem
-from receiver.pipeline.queue import WorkQueue
+from receiver.pipeline.queue import QUEUE_FULL_LOG_INTERVAL, WorkQueue
 from receiver.pipeline.reconcile import ReceiverName
 from receiver.telemetry.metrics import Metrics
+from receiver.telemetry.throttle import Throttle
 
 logger = logging.getLogger(__name__)
 
@@ -40,9 +41,6 @@ class Outcome(StrEnum):
     REFUSED = "refused"  # the config refuses its target (namespace out of scope, ...): decided, not queued
     NOT_QUEUED = "not_queued"  # the queue filled up: Alertmanager must send it again
 
-
-# A full queue is logged at most this often (with a count of the 503 answers in between).
-QUEUE_FULL_LOG_INTERVAL = timedelta(seconds=10)
 
 _OUTCOMES = tuple(Outcome)  # (iterating an enum class is slow; this runs per request)
 _STATUSES = tuple(AlertStatus)
@@ -109,8 +107,7 @@ class Intake:
         self._metrics = metrics
         self._record = record
         self._clock = clock
-        self._full_logged_at: datetime | None = None  # the last queue-full warning
-        self._full_unlogged = 0  # 503 answers since, not logged one by one
+        self._queue_full = Throttle(QUEUE_FULL_LOG_INTERVAL)
 
     @property
     def accepting(self) -> bool:
@@ -194,10 +191,9 @@ class Intake:
         """One warning when the queue first refuses, then at most one every QUEUE_FULL_LOG_INTERVAL with
         how many more requests were answered 503 since: a storm against a full queue is thousands of 503s
         a second, and a line each would flood the log (the webhook_requests_total metric counts each)."""
-        if self._full_logged_at is not None and now - self._full_logged_at < QUEUE_FULL_LOG_INTERVAL:
-            self._full_unlogged += 1
+        more = self._queue_full.due(now)
+        if more is None:
             return
-        more = self._full_unlogged
         since = f" ({more} more requests answered 503 since the last such line)" if more else ""
         logger.warning(
             "work queue full or stopping: answering 503 so Alertmanager sends the alert again" + since,
@@ -208,7 +204,6 @@ class Intake:
                 "requests_not_logged": more,
             },
         )
-        self._full_logged_at, self._full_unlogged = now, 0
 
     def _skip(
         self,

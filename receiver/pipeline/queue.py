@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+from datetime import timedelta
 from typing import Protocol
 
 from receiver.pipeline.items import WorkItem
@@ -27,6 +28,10 @@ logger = logging.getLogger(__name__)
 class Handler(Protocol):
     async def handle(self, item: WorkItem) -> None: ...  # must not raise for expected failures
 
+
+# A full queue is logged at most this often by those it refuses (the intake, the rollout-health source), with
+# a count of what was refused in between: a storm against a full queue is thousands of refusals a second.
+QUEUE_FULL_LOG_INTERVAL = timedelta(seconds=10)
 
 Entry = tuple[int, int, int, WorkItem]  # (priority, arrival number, size in bytes, item)
 

@@ -38,7 +38,9 @@ from receiver.core.timefmt import utc_now
 from receiver.core.workload import WorkloadKind, WorkloadRef
 from receiver.k8s import KubeClient, WorkloadWatch
 from receiver.pipeline.items import WorkItem
+from receiver.pipeline.queue import QUEUE_FULL_LOG_INTERVAL
 from receiver.telemetry.metrics import Metrics
+from receiver.telemetry.throttle import Throttle
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +94,7 @@ class RolloutHealth:
         self._task: asyncio.Task[None] | None = None
         self._reported: dict[tuple[str, str], int] = {}  # informer counts already added to the metrics
         self._synced_seen = False  # the metrics were updated once the watch had synced
+        self._queue_full = Throttle(QUEUE_FULL_LOG_INTERVAL)  # many failing rollouts, one full queue
         watch.subscribe(self._changed)
 
     @classmethod
@@ -276,10 +279,13 @@ class RolloutHealth:
         )
         if self._queue.offer(item):
             episode.offered[route.name] = now
-        else:
+            return
+        more = self._queue_full.due(now)
+        if more is not None:
+            since = f" ({more} more not offered since the last such line)" if more else ""
             logger.warning(
-                "work queue full or stopping: the failing rollout is offered again shortly",
-                extra={"alert": episode.alert.episode_key, "route": route.name},
+                "work queue full or stopping: the failing rollout is offered again shortly" + since,
+                extra={"alert": episode.alert.episode_key, "route": route.name, "offers_not_logged": more},
             )
 
     def _record(

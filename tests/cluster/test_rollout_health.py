@@ -10,7 +10,10 @@ bench/rollout_health.py, not asserted here.
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import timedelta
+
+import pytest
 
 from harness.cluster import ClusterAccess
 from harness.pod_behaviours import CRASHLOOP, NEVER_READY, SLOW_READY
@@ -133,3 +136,29 @@ async def test_slow_readiness_inside_the_deadline_is_left_alone_and_never_ready_
         assert rig.decided("slow") == []
         stuck = await rig.get("stuck")
         assert progressing(stuck)["reason"] != "ProgressDeadlineExceeded"  # acted well before the deadline
+
+
+async def test_failing_rollouts_a_full_queue_refuses_are_logged_once_not_once_each(
+    control_plane: ClusterAccess, namespace: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    names = ("a", "b", "c")
+    async with watching(control_plane, namespace, health_config(namespace)) as rig:
+        for name in names:
+            await rig.create(name)
+        await rig.queue.stop(0.0)  # a queue that takes nothing: full, or stopping
+        with caplog.at_level(logging.WARNING, logger="receiver.pipeline.rollout_health"):
+            for name in names:
+                await rig.ship(name, CRASHLOOP, crash_after="1s", restart_backoff="1s")
+            await eventually_async(
+                lambda: (
+                    rig.metric(
+                        "rollback_receiver_rollout_health_findings_total", alertname="RolloutCrashLooping"
+                    )
+                    == len(names)
+                    or None
+                ),
+                "all three failing rollouts found",
+            )
+        refused = [r for r in caplog.records if r.getMessage().startswith("work queue full or stopping")]
+        assert len(refused) == 1, [r.getMessage() for r in refused]
+        assert all(rig.decided(name) == [] for name in names)  # nothing was decided: nothing was queued

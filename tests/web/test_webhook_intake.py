@@ -10,7 +10,7 @@ from typing import Any
 
 from web_support import AUTH, HEADERS, Client, Harness, MakeClient, alert, body
 
-from receiver.pipeline.intake import QUEUE_FULL_LOG_INTERVAL
+from receiver.pipeline.queue import QUEUE_FULL_LOG_INTERVAL
 
 WEBHOOK = "/webhook"
 
