@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import aiohttp
+import yarl
 from aiohttp.http_exceptions import HttpProcessingError
 from kubernetes_asyncio.client import ApiClient, Configuration
 from kubernetes_asyncio.client.exceptions import ApiException
@@ -371,6 +372,7 @@ async def connect(
         raise errors.KubeConfigError(f"cannot load cluster credentials: {exc}") from exc
     api = ApiClient(configuration=configuration)
     api.user_agent = "rollback-receiver"
+    _proxy_looked_up_once(api, configuration)
     client = KubeClient(
         api,
         identity=user_hint or "unknown",
@@ -380,6 +382,28 @@ async def connect(
     )
     client.identity = await _whoami(client, configuration) or _token_subject(configuration) or client.identity
     return client
+
+
+def _proxy_looked_up_once(api: ApiClient, configuration: Configuration) -> None:
+    """The client library's HTTP session trusts the environment, so aiohttp reads the proxy variables and
+    ~/.netrc again for every API request, each in a worker thread: two thread hops per call (6 for an
+    undo). The environment is read here once instead, like kubectl: HTTPS_PROXY / HTTP_PROXY / NO_PROXY for
+    the API server's URL (a kubeconfig's `proxy-url` wins), never a netrc file (kubectl reads none)."""
+    rest = api.rest_client
+    if not configuration.proxy:
+        try:
+            proxy, auth = aiohttp.helpers.get_env_proxy_for_url(yarl.URL(str(configuration.host)))
+        except LookupError:  # none set, or NO_PROXY names the API server
+            pass
+        else:
+            rest.proxy = str(proxy)
+            if auth is not None:
+                rest.proxy_headers = {**(rest.proxy_headers or {}), "Proxy-Authorization": auth.encode()}
+    trusting = rest.pool_manager
+    connector = trusting.connector
+    trusting.detach()  # keeps the connector (and its TLS context) for the session that replaces it
+    # The library's read buffer: a watch event can hold a 1.5 MiB object (etcd's request limit).
+    rest.pool_manager = aiohttp.ClientSession(connector=connector, trust_env=False, read_bufsize=2**21)
 
 
 async def _whoami(client: KubeClient, configuration: Configuration) -> str | None:
