@@ -372,7 +372,11 @@ async def connect(
         raise errors.KubeConfigError(f"cannot load cluster credentials: {exc}") from exc
     api = ApiClient(configuration=configuration)
     api.user_agent = "rollback-receiver"
-    _proxy_looked_up_once(api, configuration)
+    try:
+        _proxy_looked_up_once(api, configuration)
+    except errors.KubeConfigError:
+        await api.close()
+        raise
     client = KubeClient(
         api,
         identity=user_hint or "unknown",
@@ -395,7 +399,14 @@ def _proxy_looked_up_once(api: ApiClient, configuration: Configuration) -> None:
             proxy, auth = aiohttp.helpers.get_env_proxy_for_url(yarl.URL(str(configuration.host)))
         except LookupError:  # none set, or NO_PROXY names the API server
             pass
+        except ValueError as exc:  # what every API call would otherwise fail with
+            raise errors.KubeConfigError(f"the proxy environment (HTTPS_PROXY) is not a URL: {exc}") from None
         else:
+            if proxy.scheme != "http":
+                raise errors.KubeConfigError(
+                    f"the proxy environment names a {proxy.scheme}:// proxy; only http:// proxies are "
+                    "supported (a kubeconfig's proxy-url too)"
+                )
             rest.proxy = str(proxy)
             if auth is not None:
                 rest.proxy_headers = {**(rest.proxy_headers or {}), "Proxy-Authorization": auth.encode()}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -15,7 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from harness.cluster import ClusterAccess
-from receiver.k8s import connect
+from receiver.k8s import KubeConfigError, connect
 
 PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy", "NETRC")
 
@@ -128,3 +129,15 @@ async def test_a_netrc_entry_for_the_api_server_does_not_break_its_calls(
     netrc.chmod(0o600)
     clean_environment.setenv("NETRC", str(netrc))
     assert (await version_through(control_plane)).startswith("v1.")
+
+
+@pytest.mark.parametrize(
+    ("proxy", "says"),
+    [("http://[::1", "is not a URL"), ("socks5://127.0.0.1:1080", "only http:// proxies are supported")],
+)
+async def test_an_unusable_proxy_environment_is_refused_at_connect_not_on_every_call(
+    control_plane: ClusterAccess, clean_environment: pytest.MonkeyPatch, proxy: str, says: str
+) -> None:
+    clean_environment.setenv("HTTPS_PROXY", proxy)
+    with pytest.raises(KubeConfigError, match=re.escape(says)):
+        await connect(control_plane.kubeconfig)
