@@ -60,7 +60,9 @@ class Correlated:
 
 @dataclass(slots=True)
 class _Similar:
-    messages: set[str] = field(default_factory=set)
+    # The messages' hashes, not the messages: up to SIMILAR_MAX - 1 of them for each of MAX_KEYS keys, and a
+    # message may be 1 KiB of alert text.
+    messages: set[int] = field(default_factory=set)
     last: datetime | None = None
 
 
@@ -96,13 +98,14 @@ class EventCorrelator:
         similar = _lru_get(self._similar, key, _Similar, self._max_keys)
         if similar.last is None or now - similar.last > self._window:
             similar.messages = set()
-        similar.messages.add(message)
+        digest = hash(message)
+        similar.messages.add(digest)
         similar.last = now
         if len(similar.messages) < self._similar_max:
             return Correlated(message, combined=False)
         # At the threshold: keep the set one short of it, so every new message joins the combined Event
         # while the first ones, still remembered, go on counting on their own (as client-go does).
-        similar.messages.discard(message)
+        similar.messages.discard(digest)
         return Correlated(COMBINED_PREFIX + message, combined=True)
 
     def allow(self, obj: ObjectKey, reason: str, now: datetime) -> bool:
