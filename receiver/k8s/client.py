@@ -394,7 +394,12 @@ def _proxy_looked_up_once(api: ApiClient, configuration: Configuration) -> None:
     undo). The environment is read here once instead, like kubectl: HTTPS_PROXY / HTTP_PROXY / NO_PROXY for
     the API server's URL (a kubeconfig's `proxy-url` wins), never a netrc file (kubectl reads none)."""
     rest = api.rest_client
-    if not configuration.proxy:
+    if configuration.proxy:
+        try:
+            _only_http_proxy(yarl.URL(str(configuration.proxy)), "the kubeconfig's proxy-url")
+        except ValueError as exc:
+            raise errors.KubeConfigError(f"the kubeconfig's proxy-url is not a URL: {exc}") from None
+    else:
         try:
             proxy, auth = aiohttp.helpers.get_env_proxy_for_url(yarl.URL(str(configuration.host)))
         except LookupError:  # none set, or NO_PROXY names the API server
@@ -402,11 +407,7 @@ def _proxy_looked_up_once(api: ApiClient, configuration: Configuration) -> None:
         except ValueError as exc:  # what every API call would otherwise fail with
             raise errors.KubeConfigError(f"the proxy environment (HTTPS_PROXY) is not a URL: {exc}") from None
         else:
-            if proxy.scheme != "http":
-                raise errors.KubeConfigError(
-                    f"the proxy environment names a {proxy.scheme}:// proxy; only http:// proxies are "
-                    "supported (a kubeconfig's proxy-url too)"
-                )
+            _only_http_proxy(proxy, "the proxy environment")
             rest.proxy = str(proxy)
             if auth is not None:
                 rest.proxy_headers = {**(rest.proxy_headers or {}), "Proxy-Authorization": auth.encode()}
@@ -415,6 +416,14 @@ def _proxy_looked_up_once(api: ApiClient, configuration: Configuration) -> None:
     trusting.detach()  # keeps the connector (and its TLS context) for the session that replaces it
     # The library's read buffer: a watch event can hold a 1.5 MiB object (etcd's request limit).
     rest.pool_manager = aiohttp.ClientSession(connector=connector, trust_env=False, read_bufsize=2**21)
+
+
+def _only_http_proxy(proxy: yarl.URL, source: str) -> None:
+    """aiohttp speaks to http:// proxies only; another scheme would fail every API call."""
+    if proxy.scheme != "http":
+        raise errors.KubeConfigError(
+            f"{source} names a {proxy.scheme}:// proxy; only http:// proxies are supported"
+        )
 
 
 async def _whoami(client: KubeClient, configuration: Configuration) -> str | None:

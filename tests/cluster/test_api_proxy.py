@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import yaml
 
 from harness.cluster import ClusterAccess
 from receiver.k8s import KubeConfigError, connect
@@ -141,3 +142,33 @@ async def test_an_unusable_proxy_environment_is_refused_at_connect_not_on_every_
     clean_environment.setenv("HTTPS_PROXY", proxy)
     with pytest.raises(KubeConfigError, match=re.escape(says)):
         await connect(control_plane.kubeconfig)
+
+
+def kubeconfig_with_proxy(cp: ClusterAccess, proxy: str, path: Path) -> str:
+    config = yaml.safe_load(Path(cp.kubeconfig).read_text())
+    for cluster in config["clusters"]:
+        cluster["cluster"]["proxy-url"] = proxy
+    path.write_text(yaml.safe_dump(config))
+    return str(path)
+
+
+async def test_a_kubeconfig_proxy_url_wins_over_the_environment(
+    control_plane: ClusterAccess, clean_environment: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    async with ConnectProxy().running() as proxy, ConnectProxy().running() as other:
+        clean_environment.setenv("HTTPS_PROXY", f"http://127.0.0.1:{other.port}")
+        kubeconfig = kubeconfig_with_proxy(control_plane, f"http://127.0.0.1:{proxy.port}", tmp_path / "kc")
+        kube = await connect(kubeconfig)
+        try:
+            await kube.request("get", "/version", what="version")
+        finally:
+            await kube.close()
+    assert proxy.heads and other.heads == []
+
+
+async def test_a_kubeconfig_proxy_url_of_another_scheme_is_refused_at_connect(
+    control_plane: ClusterAccess, clean_environment: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    kubeconfig = kubeconfig_with_proxy(control_plane, "socks5://127.0.0.1:1080", tmp_path / "kc")
+    with pytest.raises(KubeConfigError, match="proxy-url names a socks5:// proxy"):
+        await connect(kubeconfig)
