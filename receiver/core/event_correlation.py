@@ -85,6 +85,7 @@ class EventCorrelator:
         self._similar_max = similar_max
         self._window = window
         self._burst = burst
+        self.refill = refill  # one more Event per object this often, once its burst is spent
         self._refill_seconds = refill.total_seconds()
         self._max_keys = max_keys
         self._similar: OrderedDict[tuple[ObjectKey, str, str], _Similar] = OrderedDict()

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from receiver.core.durations import format_duration
 from receiver.core.event_correlation import AGGREGATION_WINDOW, MAX_KEYS, EventCorrelator
 from receiver.core.text import MAX_EVENT_MESSAGE_BYTES, one_line
 from receiver.core.timefmt import format_rfc3339, utc_now
@@ -131,8 +132,9 @@ class EventRecorder:
         self._held_back.add(obj)
         logger.warning(
             "too many Events on %s: Events of decisions that changed nothing are held back for now "
-            "(one every 5 minutes; the decision log has every decision)",
+            "(one every %s; the decision log has every decision)",
             ref,
+            format_duration(self._correlator.refill),
             extra={"target": str(ref), "event_reason": reason},
         )
 
